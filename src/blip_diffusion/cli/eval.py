@@ -1,0 +1,108 @@
+"""``blip-diffusion eval dreambench``: generate DreamBench, score DINO / CLIP-I / CLIP-T, write reports.
+
+Under ``accelerate launch`` every process generates its share of the images; the main process then
+scores them all and writes the reports. Rerunning with the same ``--out`` resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from blip_diffusion.errors import InputError
+from blip_diffusion.evaluation.pipeline_generator import DTYPES, GenerationSettings, PipelineGenerator
+from blip_diffusion.evaluation.report import REPORT_MD, format_score
+from blip_diffusion.evaluation.runner import EvalConfig, evaluate, generate_shard, plan, prepare_output
+from blip_diffusion.pipelines.schedulers import SCHEDULERS
+
+_SAMPLING = GenerationSettings()
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(EvalConfig)}
+_AT_LEAST_ONE = ("images_per_prompt", "max_prompts", "steps", "metric_batch_size")
+
+
+def _size(text: str) -> tuple[int, int]:
+    """'512x384' -> (width 512, height 384)."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"size must look like 512x512 (WIDTHxHEIGHT), got {text!r}") from error
+    return width, height
+
+
+def _add_dreambench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="BLIP-Diffusion model folder or Hub id (Salesforce/blipdiffusion)")
+    parser.add_argument("--data", required=True, type=Path,
+                        help="DreamBench folder: prompts_and_classes.txt and one folder of photos per subject")
+    parser.add_argument("--out", required=True, type=Path, help="output folder (rerun with it to resume)")
+    parser.add_argument("--qformer-tokenizer", default=None,
+                        help="folder of the Q-Former's BERT tokenizer (default: the model's own, else bert-base-uncased)")
+    parser.add_argument("--subjects", nargs="+", default=None, metavar="NAME",
+                        help="subjects to evaluate (default: every subject folder under --data)")
+    parser.add_argument("--images-per-prompt", type=int, default=_DEFAULTS["images_per_prompt"],
+                        help="samples per (subject, prompt)")
+    parser.add_argument("--max-prompts", type=int, default=None,
+                        help="use only each subject's first N prompts (default: all 25)")
+    parser.add_argument("--seed", type=int, default=_DEFAULTS["seed"], help="base seed; each image's seed derives from it")
+    parser.add_argument("--steps", type=int, default=_SAMPLING.num_inference_steps, help="denoising steps")
+    parser.add_argument("--guidance", type=float, default=_SAMPLING.guidance_scale, help="classifier-free guidance")
+    parser.add_argument("--size", type=_size, default=(_SAMPLING.width, _SAMPLING.height), metavar="WxH",
+                        help="image size")
+    parser.add_argument("--negative-prompt", default=_SAMPLING.negative_prompt, help="what to avoid")
+    parser.add_argument("--scheduler", default=_SAMPLING.scheduler, choices=sorted(SCHEDULERS), help="sampler")
+    parser.add_argument("--dtype", default=_DEFAULTS["dtype"], choices=sorted(DTYPES), help="weight precision")
+    parser.add_argument("--dino-model", default=_DEFAULTS["dino_model"], help="DINO ViT: Hub id or folder")
+    parser.add_argument("--clip-model", default=_DEFAULTS["clip_model"],
+                        help="CLIP: Hub id or folder (e.g. openai/clip-vit-large-patch14)")
+    parser.add_argument("--metric-batch-size", type=int, default=_DEFAULTS["metric_batch_size"],
+                        help="images per DINO / CLIP forward pass")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    benchmarks = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    help_text = "DreamBench (30 subjects x 25 prompts): DINO, CLIP-I and CLIP-T beside the published scores"
+    _add_dreambench_arguments(benchmarks.add_parser("dreambench", help=help_text, description=help_text))
+
+
+def config_from_args(args: argparse.Namespace) -> EvalConfig:
+    for name in _AT_LEAST_ONE:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    width, height = args.size
+    sampling = GenerationSettings(num_inference_steps=args.steps, guidance_scale=args.guidance, height=height,
+                                  width=width, negative_prompt=args.negative_prompt, scheduler=args.scheduler)
+    return EvalConfig(
+        model=args.model, data=args.data, out=args.out, qformer_tokenizer=args.qformer_tokenizer,
+        subjects=tuple(args.subjects or ()), images_per_prompt=args.images_per_prompt, max_prompts=args.max_prompts,
+        seed=args.seed, generation=sampling, dtype=args.dtype, dino_model=args.dino_model,
+        clip_model=args.clip_model, metric_batch_size=args.metric_batch_size,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from accelerate import PartialState
+
+    config = config_from_args(args)
+    subjects, requests = plan(config)
+    state = PartialState()
+    prepare_output(config, write=state.is_main_process)
+    photos = {subject.name: subject.images for subject in subjects}
+    progress = state.is_main_process and not args.no_progress
+    generate_shard(
+        config, requests,
+        lambda: PipelineGenerator.from_pretrained(config.model, photos, config.generation, config.qformer_tokenizer,
+                                                  config.dtype, state.device),
+        state.process_index, state.num_processes, progress,
+    )
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return 0
+    report = evaluate(config, subjects, requests, state.device, progress)
+    scores, real = report["scores"], report["real"]
+    print(f"{scores['images']} images of {len(subjects)} subjects: DINO {scores['dino']:.3f}  "
+          f"CLIP-I {scores['clip_i']:.3f}  CLIP-T {scores['clip_t']:.3f}")
+    print(f"real images (upper bound): DINO {format_score(real['dino'])}  CLIP-I {format_score(real['clip_i'])}")
+    print(f"report: {Path(config.out) / REPORT_MD}")
+    return 0

@@ -1,0 +1,98 @@
+"""The :data:`ImageGenerator` for BLIP-Diffusion: ``BlipDiffusionPipeline`` behind the harness interface.
+
+Each subject's photos are encoded once (embeddings averaged over all photos, with the subject's class
+word); every image gets its own CPU generator seeded from its request, so an image does not depend
+on which other images share its batch or its process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from blip_diffusion.evaluation.dreambench import CLASS_PLACEHOLDER
+from blip_diffusion.evaluation.worklist import GenerationRequest
+
+logger = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """The sampling settings of every image in a run (the pipeline's own defaults)."""
+
+    num_inference_steps: int = 50
+    guidance_scale: float = 7.5
+    height: int = 512
+    width: int = 512
+    negative_prompt: str = ""
+    scheduler: str = "pndm"
+
+
+def pipeline_prompt(pattern: str, class_word: str) -> tuple[str, str]:
+    """Split a DreamBench prompt into the pipeline's ``(target_subject_category, prompt)``.
+
+    The pipeline writes ``"a {target} {prompt}"`` with the subject embeddings right after "a", and
+    needs a non-empty prompt, so ``"a {class} in the jungle"`` -> ``("dog", "in the jungle")`` and
+    ``"a red {class}"`` -> ``("red", "dog")``: either way the text is the DreamBench prompt.
+    """
+    if not pattern.startswith("a ") or CLASS_PLACEHOLDER not in pattern:
+        raise ValueError(f"prompt {pattern!r} is not of the form 'a ... {CLASS_PLACEHOLDER} ...'")
+    before, after = (part.strip() for part in pattern[len("a "):].split(CLASS_PLACEHOLDER, 1))
+    if after:
+        return f"{before} {class_word}".strip(), after
+    return before, class_word
+
+
+class PipelineGenerator:
+    """Generates the images of a group of requests (one subject and prompt) in one pipeline call."""
+
+    def __init__(self, pipe: object, photos: Mapping[str, Sequence[Path]], settings: GenerationSettings):
+        self.pipe = pipe
+        self.photos = photos
+        self.settings = settings
+        self._subject: tuple[str, object] | None = None  # (name, embeddings) of the last subject
+
+    @classmethod
+    def from_pretrained(
+        cls, model: str, photos: Mapping[str, Sequence[Path]], settings: GenerationSettings,
+        qformer_tokenizer: str | None = None, dtype: str = "float32", device: torch.device | str = "cpu",
+    ) -> PipelineGenerator:
+        from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
+        from blip_diffusion.pipelines.schedulers import make_scheduler
+
+        pipe = BlipDiffusionPipeline.from_pretrained(model, qformer_tokenizer=qformer_tokenizer,
+                                                     torch_dtype=DTYPES[dtype])
+        pipe.scheduler = make_scheduler(settings.scheduler, pipe.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)
+        return cls(pipe.to(device), photos, settings)
+
+    def _subject_embeddings(self, subject: str, class_word: str) -> object:
+        if self._subject is None or self._subject[0] != subject:
+            self._subject = (subject, self.pipe.encode_subject(list(self.photos[subject]), class_word))
+        return self._subject[1]
+
+    def __call__(self, requests: Sequence[GenerationRequest]) -> list[Image.Image]:
+        first = requests[0]
+        if any((r.subject, r.prompt) != (first.subject, first.prompt) for r in requests):
+            raise ValueError("one pipeline call takes the samples of one subject and prompt")
+        target, prompt = pipeline_prompt(first.prompt.pattern, first.class_word)
+        settings = self.settings
+        return self.pipe(
+            prompt=[prompt] * len(requests),
+            reference_image=self._subject_embeddings(first.subject, first.class_word),
+            source_subject_category=first.class_word,
+            target_subject_category=target,
+            guidance_scale=settings.guidance_scale,
+            num_inference_steps=settings.num_inference_steps,
+            height=settings.height,
+            width=settings.width,
+            negative_prompt=settings.negative_prompt,
+            generator=[torch.Generator("cpu").manual_seed(r.seed) for r in requests],
+        ).images
