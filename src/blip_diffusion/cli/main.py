@@ -14,7 +14,10 @@ import sys
 from blip_diffusion.errors import InputError
 
 # subcommand name -> (module under blip_diffusion.cli, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("generate", "generate images of a subject in new contexts (zero-shot)"),
+    "encode-subject": ("encode_subject", "encode a subject's photos once into a reusable subject file"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -261,9 +261,9 @@ class BlipDiffusionPipeline(DiffusionPipeline):
         uncond, text = noise.chunk(2)
         return uncond + guidance_scale * (text - uncond)
 
-    def denoise(self, latents: torch.Tensor, cond: torch.Tensor, guidance_scale: float, num_inference_steps: int,
+    def denoise(self, latents: torch.Tensor, cond: torch.Tensor, guidance_scale: float,
                 generator: torch.Generator | list[torch.Generator] | None) -> torch.Tensor:
-        self.scheduler.set_timesteps(num_inference_steps, device=self._execution_device)
+        """Run the scheduler's timesteps (set beforehand, since the initial noise scale depends on them)."""
         step_kwargs = {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
         for t in self.progress_bar(self.scheduler.timesteps):
             noise = self.predict_noise(latents, t, cond, guidance_scale)
@@ -327,10 +327,11 @@ class BlipDiffusionPipeline(DiffusionPipeline):
         if guidance_scale > 1.0:
             cond = torch.cat([self.encode_negative_prompt(negatives), cond])
         cond = cond.repeat_interleave(num_images_per_prompt, dim=0).to(self.unet.dtype)
-        # 4. Initial noise
+        # 4. Timesteps and initial noise (scaled by the sigma of the first timestep)
+        self.scheduler.set_timesteps(num_inference_steps, device=self._execution_device)
         latents = self.prepare_latents(batch * num_images_per_prompt, height, width, self.unet.dtype, generator, latents)
         # 5. Denoise
-        latents = self.denoise(latents, cond, guidance_scale, num_inference_steps, generator)
+        latents = self.denoise(latents, cond, guidance_scale, generator)
         # 6. Decode
         images = self.decode_latents(latents, output_type)
         self.maybe_free_model_hooks()

@@ -1,0 +1,64 @@
+"""Arguments and helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from blip_diffusion.errors import InputError
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+# The model `make demo` uses until a trained toy model is bundled: small, random weights.
+BUNDLED_MODEL = REPO_ROOT / "tests" / "fixtures" / "models" / "blipdiffusion-small"
+BUNDLED_QFORMER_TOKENIZER = REPO_ROOT / "tests" / "fixtures" / "models" / "qformer_tokenizer"
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None,
+                        help="model folder or Hub id (e.g. Salesforce/blipdiffusion); default: the bundled model")
+    parser.add_argument("--qformer-tokenizer", default=None,
+                        help="folder of the Q-Former's BERT tokenizer (default: the model's own, else bert-base-uncased)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
+    parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES), help="weight precision")
+
+
+def load_pipeline(args: argparse.Namespace, pipeline_class=None):  # noqa: ANN001, ANN201
+    """The pipeline named by --model (or the bundled one), on --device in --dtype."""
+    from blip_diffusion import BlipDiffusionPipeline
+
+    pipeline_class = pipeline_class or BlipDiffusionPipeline
+    model, tokenizer = args.model, args.qformer_tokenizer
+    if model is None:
+        if not BUNDLED_MODEL.is_dir():
+            raise InputError("no bundled model in this installation: pass --model FOLDER_OR_HUB_ID")
+        print(f"using the bundled model {BUNDLED_MODEL} (small random weights: images are noise-like)")
+        model, tokenizer = BUNDLED_MODEL, tokenizer or BUNDLED_QFORMER_TOKENIZER
+    device = resolve_device(args.device)
+    pipe = pipeline_class.from_pretrained(model, qformer_tokenizer=tokenizer, torch_dtype=DTYPES[args.dtype])
+    return pipe.to(device)
+
+
+def resolve_device(name: str | None) -> torch.device:
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise InputError(f"--device: unknown device {name!r} (expected cpu, cuda, cuda:N or mps)") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {name}: CUDA is not available on this machine")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"--device {name}: MPS is not available on this machine")
+    return device
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'512x384' -> (width 512, height 384)."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"size must look like 512x512 (WIDTHxHEIGHT), got {text!r}") from error
+    return width, height
