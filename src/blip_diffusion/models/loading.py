@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -83,11 +84,15 @@ def load_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str) 
     module.load_state_dict(state, strict=True, assign=True)
 
 
-def build_and_load(factory, folder: Path, dtype: torch.dtype | None) -> nn.Module:  # noqa: ANN001
+def build_and_load(factory: Callable[[], nn.Module], folder: Path, dtype: torch.dtype | None) -> nn.Module:
     """Build ``factory()`` without allocating weights, then load the folder's weights strictly."""
+    return build_with_state(factory, read_state_dict(folder, dtype), str(folder))
+
+
+def build_with_state(factory: Callable[[], nn.Module], state: dict[str, torch.Tensor], source: str) -> nn.Module:
     with init_empty_weights():
         module = factory()
-    load_strict(module, read_state_dict(folder, dtype), str(folder))
+    load_strict(module, state, source)
     return module.eval()
 
 

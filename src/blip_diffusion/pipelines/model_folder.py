@@ -70,25 +70,25 @@ def read_model_index(folder: Path) -> dict:
         raise InputError(f"{folder / MODEL_INDEX} is not valid JSON: {error}") from error
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     if not path.is_file():
         raise InputError(f"missing component file: {path}")
     return json.loads(path.read_text())
 
 
 def _load_subject_encoder(folder: Path, dtype: torch.dtype | None) -> SubjectEncoder:
-    config = Blip2Config.from_dict(_read_json(folder / "config.json"))
+    config = Blip2Config.from_dict(read_json(folder / "config.json"))
     return build_and_load(lambda: SubjectEncoder(config), folder, dtype)
 
 
 def _load_text_encoder(folder: Path, dtype: torch.dtype | None) -> ContextCLIPTextModel:
-    config = CLIPTextConfig.from_dict(_read_json(folder / "config.json"))
+    config = CLIPTextConfig.from_dict(read_json(folder / "config.json"))
     return build_and_load(lambda: ContextCLIPTextModel(config), folder, dtype)
 
 
 def _diffusers_model_loader(cls: type) -> Callable[[Path, torch.dtype | None], torch.nn.Module]:
     def load(folder: Path, dtype: torch.dtype | None) -> torch.nn.Module:
-        config = _read_json(folder / "config.json")
+        config = read_json(folder / "config.json")
         return build_and_load(lambda: cls.from_config(config), folder, dtype)
 
     return load
@@ -96,17 +96,24 @@ def _diffusers_model_loader(cls: type) -> Callable[[Path, torch.dtype | None], t
 
 def _load_scheduler(class_name: str) -> Callable:
     def load(folder: Path, dtype: torch.dtype | None):  # noqa: ANN202
-        return getattr(diffusers, class_name).from_config(_read_json(folder / "scheduler_config.json"))
+        return getattr(diffusers, class_name).from_config(read_json(folder / "scheduler_config.json"))
 
     return load
 
 
+def diffusers_class(class_name: str) -> type:
+    if class_name not in DIFFUSERS_MODELS:
+        raise InputError(f"unsupported model class {class_name!r}: expected one of {', '.join(DIFFUSERS_MODELS)}")
+    return DIFFUSERS_MODELS[class_name]
+
+
+DIFFUSERS_MODELS = {"UNet2DConditionModel": UNet2DConditionModel, "AutoencoderKL": AutoencoderKL,
+                    "ControlNetModel": ControlNetModel}
+
 LOADERS: dict[str, Callable[[Path, torch.dtype | None], object]] = {
     "Blip2QFormerModel": _load_subject_encoder,
     "ContextCLIPTextModel": _load_text_encoder,
-    "UNet2DConditionModel": _diffusers_model_loader(UNet2DConditionModel),
-    "AutoencoderKL": _diffusers_model_loader(AutoencoderKL),
-    "ControlNetModel": _diffusers_model_loader(ControlNetModel),
+    **{name: _diffusers_model_loader(cls) for name, cls in DIFFUSERS_MODELS.items()},
     "CLIPTokenizer": lambda folder, dtype: CLIPTokenizer.from_pretrained(folder),
     "BlipImageProcessor": lambda folder, dtype: SubjectImageProcessor.from_pretrained(folder),
 }
