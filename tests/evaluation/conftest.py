@@ -32,7 +32,10 @@ class FakeGenerator:
         if self.fail_after is not None and len(self.calls) >= self.fail_after:
             raise RuntimeError("generator failed")
         self.calls.append(list(requests))
-        return [Image.new("RGB", (self.size, self.size), tuple(r.seed.to_bytes(8, "little")[:3])) for r in requests]
+        return [
+            Image.new("RGB", (self.size, self.size), tuple(r.seed.to_bytes(8, "little")[:3]))
+            for r in requests
+        ]
 
     @property
     def generated(self) -> list[GenerationRequest]:

@@ -33,7 +33,11 @@ def test_class_table_and_prompt_lists(table):
 
 
 def test_live_subjects_are_the_dogs_and_cats(table):
-    live = {name for name, class_word in table.classes.items() if table.prompts_for(class_word) is table.live_prompts}
+    live = {
+        name
+        for name, class_word in table.classes.items()
+        if table.prompts_for(class_word) is table.live_prompts
+    }
     assert live == LIVE_SUBJECTS
 
 
@@ -45,9 +49,14 @@ def test_prompt_formatting_live_vs_object():
     assert dog.prompts[10].format(dog.class_word) == "a dog wearing a red hat"
     assert cat.prompts[14].format(cat.class_word) == "a cat in a chef outfit"
     assert teapot.prompts[10].format(teapot.class_word) == "a teapot with a wheat field in the background"
-    assert teapot.prompts[15].format(teapot.class_word) == "a teapot on top of green grass with sunflowers around it"
+    assert (
+        teapot.prompts[15].format(teapot.class_word)
+        == "a teapot on top of green grass with sunflowers around it"
+    )
     assert teapot.prompts[24].format(teapot.class_word) == "a cube shaped teapot"
-    assert all("{" not in p.format("x") and "  " not in p.format("x") for s in subjects.values() for p in s.prompts)
+    assert all(
+        "{" not in p.format("x") and "  " not in p.format("x") for s in subjects.values() for p in s.prompts
+    )
 
 
 def test_default_selection_is_every_folder_present(caplog):

@@ -40,7 +40,9 @@ def test_features_do_not_depend_on_the_batch(dino, clip, photos):
     texts = ["a dog in the jungle", "a cube shaped dog with a long tail"]
     together = clip.encode_texts(texts)
     assert together.shape == (2, 16) and clip.encode_images(photos).shape == (3, 16)
-    assert torch.allclose(together, torch.cat([clip.encode_texts(texts[:1]), clip.encode_texts(texts[1:])]), atol=1e-5)
+    assert torch.allclose(
+        together, torch.cat([clip.encode_texts(texts[:1]), clip.encode_texts(texts[1:])]), atol=1e-5
+    )
     assert paired_cosine(together, together).tolist() == pytest.approx([1.0, 1.0])
 
 

@@ -13,7 +13,9 @@ from tests.evaluation.conftest import DREAMBENCH, FakeGenerator
 
 @pytest.fixture(scope="module")
 def requests():
-    return build_requests(load_subjects(DREAMBENCH, ["dog", "teapot"]), images_per_prompt=2, seed=0, max_prompts=3)
+    return build_requests(
+        load_subjects(DREAMBENCH, ["dog", "teapot"]), images_per_prompt=2, seed=0, max_prompts=3
+    )
 
 
 def test_generates_everything_in_groups_of_one_subject_and_prompt(tmp_path, requests):
@@ -22,7 +24,9 @@ def test_generates_everything_in_groups_of_one_subject_and_prompt(tmp_path, requ
     assert len(fake.calls) == 6
     assert all(len({(r.subject, r.prompt.index) for r in call}) == 1 for call in fake.calls)
     image = Image.open(image_path(tmp_path, requests[5]))
-    assert image.format == "PNG" and image.getpixel((0, 0)) == tuple(requests[5].seed.to_bytes(8, "little")[:3])
+    assert image.format == "PNG" and image.getpixel((0, 0)) == tuple(
+        requests[5].seed.to_bytes(8, "little")[:3]
+    )
 
 
 def test_resume_keeps_existing_images_and_makes_only_the_missing(tmp_path, requests):

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from blip_diffusion.evaluation.dreambench import PROMPTS_FILE, load_subjects, parse_prompts_file
-from blip_diffusion.evaluation.pipeline_generator import GenerationSettings, PipelineGenerator, pipeline_prompt
+from blip_diffusion.evaluation.pipeline_generator import (
+    GenerationSettings,
+    PipelineGenerator,
+    pipeline_prompt,
+)
 from blip_diffusion.evaluation.worklist import build_requests
 from tests.evaluation.conftest import BLIP_MODEL, DREAMBENCH, QFORMER_TOKENIZER
 
@@ -49,7 +53,9 @@ def test_subject_is_encoded_once_per_subject(generator, monkeypatch):
     generate, subjects = generator
     calls = []
     encode = generate.pipe.encode_subject
-    monkeypatch.setattr(generate.pipe, "encode_subject", lambda *a, **k: calls.append(a[1]) or encode(*a, **k))
+    monkeypatch.setattr(
+        generate.pipe, "encode_subject", lambda *a, **k: calls.append(a[1]) or encode(*a, **k)
+    )
     generate._subject = None
     requests = build_requests(subjects, images_per_prompt=1, seed=0, max_prompts=2)  # dog 0, 1; teapot 0, 1
     for request in (requests[1], requests[2], requests[3]):

@@ -15,8 +15,17 @@ from blip_diffusion.evaluation.scoring import ImageScore, RealScore
 from blip_diffusion.evaluation.worklist import build_requests, image_path
 from tests.evaluation.conftest import DREAMBENCH
 
-SETTINGS = {"model": "some/model", "images_per_prompt": 2, "num_inference_steps": 50, "guidance_scale": 7.5,
-            "width": 512, "height": 512, "seed": 0, "dino_model": "dino", "clip_model": "clip"}
+SETTINGS = {
+    "model": "some/model",
+    "images_per_prompt": 2,
+    "num_inference_steps": 50,
+    "guidance_scale": 7.5,
+    "width": 512,
+    "height": 512,
+    "seed": 0,
+    "dino_model": "dino",
+    "clip_model": "clip",
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +41,10 @@ def requests(subjects):
 @pytest.fixture(scope="module")
 def report(subjects, requests):
     # dog: dino 0.1..0.4, teapot: 0.5..0.8; clip_i = dino + 0.1; clip_t = 0.3 for dog, 0.2 for teapot
-    scores = [ImageScore(r, 0.1 * (i + 1), 0.1 * (i + 2), 0.3 if r.subject == "dog" else 0.2)
-              for i, r in enumerate(requests)]
+    scores = [
+        ImageScore(r, 0.1 * (i + 1), 0.1 * (i + 2), 0.3 if r.subject == "dog" else 0.2)
+        for i, r in enumerate(requests)
+    ]
     real = {"dog": RealScore(0.9, 0.8), "teapot": RealScore(0.7, None)}
     return build_report(SETTINGS, subjects, scores, real)
 
@@ -45,9 +56,13 @@ def test_averages(report):
     assert report["per_subject"]["teapot"]["clip_i"] == pytest.approx(0.75)
     assert report["per_subject"]["dog"]["live"] and not report["per_subject"]["teapot"]["live"]
     # prompt 0 is "a {class} in the jungle" for both lists: dog images 0, 1 and teapot images 4, 5
-    assert report["per_prompt"]["a {class} in the jungle"]["dino"] == pytest.approx((0.1 + 0.2 + 0.5 + 0.6) / 4)
+    assert report["per_prompt"]["a {class} in the jungle"]["dino"] == pytest.approx(
+        (0.1 + 0.2 + 0.5 + 0.6) / 4
+    )
     assert report["published"] == PAPER_SCORES
-    assert report["images"][4]["prompt"] == "a teapot in the jungle" and report["images"][4]["dino"] == pytest.approx(0.5)
+    assert report["images"][4]["prompt"] == "a teapot in the jungle" and report["images"][4][
+        "dino"
+    ] == pytest.approx(0.5)
 
 
 def test_markdown_puts_the_run_beside_the_published_numbers(report):

@@ -13,13 +13,28 @@ from PIL import Image
 from blip_diffusion.errors import InputError
 from blip_diffusion.evaluation.dreambench import PROMPTS_FILE
 from blip_diffusion.evaluation.pipeline_generator import GenerationSettings
-from blip_diffusion.evaluation.runner import SETTINGS_FILE, EvalConfig, evaluate, generate_shard, plan, prepare_output
+from blip_diffusion.evaluation.runner import (
+    SETTINGS_FILE,
+    EvalConfig,
+    evaluate,
+    generate_shard,
+    plan,
+    prepare_output,
+)
 from tests.evaluation.conftest import CLIP_MODEL, DINO_MODEL, DREAMBENCH, FakeGenerator, PhotoGenerator
 
 
 def _config(data, out, **changes) -> EvalConfig:
-    config = EvalConfig(model="some/model", data=data, out=out, subjects=("dog", "teapot"), images_per_prompt=2,
-                        max_prompts=2, dino_model=str(DINO_MODEL), clip_model=str(CLIP_MODEL))
+    config = EvalConfig(
+        model="some/model",
+        data=data,
+        out=out,
+        subjects=("dog", "teapot"),
+        images_per_prompt=2,
+        max_prompts=2,
+        dino_model=str(DINO_MODEL),
+        clip_model=str(CLIP_MODEL),
+    )
     return dataclasses.replace(config, **changes)
 
 

@@ -112,22 +112,32 @@ def load_subjects(data_dir: Path, names: list[str] | None = None) -> list[Subjec
     """
     prompts_path = Path(data_dir) / PROMPTS_FILE
     if not Path(data_dir).is_dir():
-        raise InputError(f"DreamBench folder '{data_dir}' does not exist; expected a folder with {PROMPTS_FILE} "
-                         "and one folder of photos per subject")
+        raise InputError(
+            f"DreamBench folder '{data_dir}' does not exist; expected a folder with {PROMPTS_FILE} "
+            "and one folder of photos per subject"
+        )
     if not prompts_path.is_file():
         raise InputError(f"'{data_dir}' has no {PROMPTS_FILE}; expected the DreamBench folder")
     table = parse_prompts_file(prompts_path)
     if names:
         unknown = [name for name in names if name not in table.classes]
         if unknown:
-            raise InputError(f"unknown DreamBench subject(s) {', '.join(unknown)}; "
-                             f"valid: {', '.join(sorted(table.classes))}")
+            raise InputError(
+                f"unknown DreamBench subject(s) {', '.join(unknown)}; "
+                f"valid: {', '.join(sorted(table.classes))}"
+            )
     else:
         names = [name for name in table.classes if (Path(data_dir) / name).is_dir()]
         missing = sorted(set(table.classes) - set(names))
         if missing:
-            logger.warning("%s lacks %d of %d subject folders (%s): evaluating the %d present",
-                           data_dir, len(missing), len(table.classes), ", ".join(missing), len(names))
+            logger.warning(
+                "%s lacks %d of %d subject folders (%s): evaluating the %d present",
+                data_dir,
+                len(missing),
+                len(table.classes),
+                ", ".join(missing),
+                len(names),
+            )
     subjects = []
     for name in dict.fromkeys(names):
         folder = Path(data_dir) / name

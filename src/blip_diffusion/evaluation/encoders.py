@@ -39,8 +39,10 @@ def _load(what: str, name: str, loader: Callable[[], T]) -> T:
         return loader()
     except OSError as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"{what} model '{name}' could not be loaded ({reason}); expected a Hub id such as "
-                         f"{_EXAMPLE_IDS[what]} or a local folder in that layout") from error
+        raise InputError(
+            f"{what} model '{name}' could not be loaded ({reason}); expected a Hub id such as "
+            f"{_EXAMPLE_IDS[what]} or a local folder in that layout"
+        ) from error
 
 
 def _mean_std(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -53,7 +55,7 @@ def _mean_std(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
 
 
 def _batches(items: Sequence[T], size: int) -> list[Sequence[T]]:
-    return [items[start:start + size] for start in range(0, len(items), size)]
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 class DinoEncoder:
@@ -68,7 +70,9 @@ class DinoEncoder:
     def from_pretrained(cls, name_or_path: str, device: torch.device | str = "cpu") -> DinoEncoder:
         from transformers import ViTModel
 
-        model = _load("DINO", name_or_path, lambda: ViTModel.from_pretrained(name_or_path, add_pooling_layer=False))
+        model = _load(
+            "DINO", name_or_path, lambda: ViTModel.from_pretrained(name_or_path, add_pooling_layer=False)
+        )
         mean, std = _load("DINO", name_or_path, lambda: _mean_std(name_or_path))
         crop = model.config.image_size
         return cls(model, ImageTransform(round(crop * DINO_RESIZE_PER_CROP), crop, mean, std), device)
@@ -86,8 +90,13 @@ class DinoEncoder:
 class ClipEncoder:
     """CLIP image and text features in the shared projection space (N, projection_dim)."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Callable, transform: ImageTransform,
-                 device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Callable,
+        transform: ImageTransform,
+        device: torch.device | str = "cpu",
+    ):
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
         self.transform = transform
@@ -119,8 +128,9 @@ class ClipEncoder:
         features = []
         max_length = self.model.config.text_config.max_position_embeddings
         for batch in _batches(list(texts), batch_size):
-            tokens = self.tokenizer(list(batch), padding=True, truncation=True, max_length=max_length,
-                                    return_tensors="pt").to(self.device)
+            tokens = self.tokenizer(
+                list(batch), padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            ).to(self.device)
             pooled = self.model.text_model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask)
             features.append(self.model.text_projection(pooled.pooler_output).float().cpu())
         return torch.cat(features)

@@ -48,16 +48,20 @@ def generate_missing(
     do, so a finished run does not load the model again.
     """
     todo = missing_requests(requests, out_dir)
-    logger.info("%d of %d images already exist; %d to generate", len(requests) - len(todo), len(requests), len(todo))
+    logger.info(
+        "%d of %d images already exist; %d to generate", len(requests) - len(todo), len(requests), len(todo)
+    )
     if not todo:
         return 0
     generator = make_generator()
-    with tqdm(total=len(todo), unit="image", desc=description, disable=not progress, dynamic_ncols=True) as bar:
+    with tqdm(
+        total=len(todo), unit="image", desc=description, disable=not progress, dynamic_ncols=True
+    ) as bar:
         for group in _groups(todo):
             images = generator(group)
             if len(images) != len(group):
                 raise RuntimeError(f"the generator returned {len(images)} images for {len(group)} requests")
-            for request, image in zip(group, images):
+            for request, image in zip(group, images, strict=True):
                 with atomic_path(image_path(out_dir, request)) as tmp:
                     image.save(tmp, format="PNG")
             bar.update(len(group))

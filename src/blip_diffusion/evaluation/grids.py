@@ -50,8 +50,10 @@ def write_subject_grids(
         if subject.name not in per_prompt:
             continue
         rows = [(f"{subject.name}: real photos", list(subject.images))]
-        rows += [(group[0].text, [image_path(out_dir, r) for r in group])
-                 for _, group in sorted(per_prompt[subject.name].items())]
+        rows += [
+            (group[0].text, [image_path(out_dir, r) for r in group])
+            for _, group in sorted(per_prompt[subject.name].items())
+        ]
         path = Path(out_dir) / GRIDS_DIR / f"{subject.name}.jpg"
         with atomic_path(path) as tmp:
             subject_grid(rows, thumbnail).save(tmp, format="JPEG", quality=90)

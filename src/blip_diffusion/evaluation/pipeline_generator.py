@@ -44,7 +44,7 @@ def pipeline_prompt(pattern: str, class_word: str) -> tuple[str, str]:
     """
     if not pattern.startswith("a ") or CLASS_PLACEHOLDER not in pattern:
         raise ValueError(f"prompt {pattern!r} is not of the form 'a ... {CLASS_PLACEHOLDER} ...'")
-    before, after = (part.strip() for part in pattern[len("a "):].split(CLASS_PLACEHOLDER, 1))
+    before, after = (part.strip() for part in pattern[len("a ") :].split(CLASS_PLACEHOLDER, 1))
     if after:
         return f"{before} {class_word}".strip(), after
     return before, class_word
@@ -61,14 +61,20 @@ class PipelineGenerator:
 
     @classmethod
     def from_pretrained(
-        cls, model: str, photos: Mapping[str, Sequence[Path]], settings: GenerationSettings,
-        qformer_tokenizer: str | None = None, dtype: str = "float32", device: torch.device | str = "cpu",
+        cls,
+        model: str,
+        photos: Mapping[str, Sequence[Path]],
+        settings: GenerationSettings,
+        qformer_tokenizer: str | None = None,
+        dtype: str = "float32",
+        device: torch.device | str = "cpu",
     ) -> PipelineGenerator:
         from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
         from blip_diffusion.pipelines.schedulers import make_scheduler
 
-        pipe = BlipDiffusionPipeline.from_pretrained(model, qformer_tokenizer=qformer_tokenizer,
-                                                     torch_dtype=DTYPES[dtype])
+        pipe = BlipDiffusionPipeline.from_pretrained(
+            model, qformer_tokenizer=qformer_tokenizer, torch_dtype=DTYPES[dtype]
+        )
         pipe.scheduler = make_scheduler(settings.scheduler, pipe.scheduler.config)
         pipe.set_progress_bar_config(disable=True)
         return cls(pipe.to(device), photos, settings)

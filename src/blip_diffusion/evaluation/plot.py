@@ -10,7 +10,12 @@ from blip_diffusion.utils.atomic import atomic_path
 
 PLOT_FILE = "scores.png"
 _METRICS = (("dino", "DINO"), ("clip_i", "CLIP-I"), ("clip_t", "CLIP-T"))
-_PUBLISHED = ("real images (upper bound)", "BLIP-Diffusion zero-shot", "BLIP-Diffusion fine-tuned", "DreamBooth (SD)")
+_PUBLISHED = (
+    "real images (upper bound)",
+    "BLIP-Diffusion zero-shot",
+    "BLIP-Diffusion fine-tuned",
+    "DreamBooth (SD)",
+)
 
 
 def _series(report: Mapping[str, Any]) -> dict[str, dict[str, float | None]]:
@@ -31,13 +36,18 @@ def write_plot(report: Mapping[str, Any], path: Path) -> Path:
     figure = Figure(figsize=(8, 4.5), dpi=100)
     axes = figure.subplots()
     for offset, (label, scores) in enumerate(series.items()):
-        xs = [i + (offset - (len(series) - 1) / 2) * width for i, (key, _) in enumerate(_METRICS)
-              if scores.get(key) is not None]
+        xs = [
+            i + (offset - (len(series) - 1) / 2) * width
+            for i, (key, _) in enumerate(_METRICS)
+            if scores.get(key) is not None
+        ]
         heights = [scores[key] for key, _ in _METRICS if scores.get(key) is not None]
         bars = axes.bar(xs, heights, width, label=label)
         axes.bar_label(bars, fmt="%.3f", fontsize=7, rotation=90, padding=2)
     axes.set_xticks(range(len(_METRICS)), [name for _, name in _METRICS])
-    lowest = min(scores[key] for scores in series.values() for key, _ in _METRICS if scores.get(key) is not None)
+    lowest = min(
+        scores[key] for scores in series.values() for key, _ in _METRICS if scores.get(key) is not None
+    )
     axes.set_ylim(min(0.0, lowest - 0.05), 1.1)  # random test models can score below 0
     axes.set_ylabel("cosine similarity")
     axes.set_title(f"DreamBench: {report['settings'].get('model', '')}")

@@ -13,7 +13,14 @@ from typing import Any
 
 from blip_diffusion.evaluation.dreambench import Subject
 from blip_diffusion.evaluation.paper import PAPER_SCORES
-from blip_diffusion.evaluation.scoring import ImageScore, RealScore, by_prompt, by_subject, mean_real, mean_scores
+from blip_diffusion.evaluation.scoring import (
+    ImageScore,
+    RealScore,
+    by_prompt,
+    by_subject,
+    mean_real,
+    mean_scores,
+)
 from blip_diffusion.utils.atomic import atomic_path
 
 REPORT_JSON = "report.json"
@@ -22,7 +29,9 @@ _COLUMNS = (("dino", "DINO"), ("clip_i", "CLIP-I"), ("clip_t", "CLIP-T"))
 
 
 def build_report(
-    settings: Mapping[str, Any], subjects: Sequence[Subject], scores: Sequence[ImageScore],
+    settings: Mapping[str, Any],
+    subjects: Sequence[Subject],
+    scores: Sequence[ImageScore],
     real: Mapping[str, RealScore],
 ) -> dict[str, Any]:
     """Everything a run measured, as a JSON-ready dict; ``settings`` describes the run (model, steps...)."""
@@ -30,8 +39,14 @@ def build_report(
     for subject in subjects:
         per_subject.setdefault(subject.name, {})
         per_subject[subject.name].update(
-            {"class": subject.class_word, "live": subject.live, "photos": len(subject.images),
-             "real_dino": real[subject.name].dino, "real_clip_i": real[subject.name].clip_i})
+            {
+                "class": subject.class_word,
+                "live": subject.live,
+                "photos": len(subject.images),
+                "real_dino": real[subject.name].dino,
+                "real_clip_i": real[subject.name].clip_i,
+            }
+        )
     return {
         "benchmark": "dreambench",
         "settings": dict(settings),
@@ -42,9 +57,17 @@ def build_report(
         "per_prompt": by_prompt(scores),
         "published": PAPER_SCORES,
         "images": [
-            {"path": s.request.relative_path, "subject": s.request.subject, "prompt_index": s.request.prompt.index,
-             "prompt": s.request.text, "sample": s.request.sample, "seed": s.request.seed,
-             "dino": s.dino, "clip_i": s.clip_i, "clip_t": s.clip_t}
+            {
+                "path": s.request.relative_path,
+                "subject": s.request.subject,
+                "prompt_index": s.request.prompt.index,
+                "prompt": s.request.text,
+                "sample": s.request.sample,
+                "seed": s.request.seed,
+                "dino": s.dino,
+                "clip_i": s.clip_i,
+                "clip_t": s.clip_t,
+            }
             for s in scores
         ],
     }
@@ -61,42 +84,68 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def _headline(report: Mapping[str, Any]) -> list[str]:
-    label = f"this run: `{report['settings'].get('model', '?')}`"
-    rows = [[f"**{label}**", *(format_score(report["scores"][key]) for key, _ in _COLUMNS)],
-            ["real images, this run (upper bound)", *(format_score(report["real"].get(key)) for key, _ in _COLUMNS)]]
-    rows += [[f"{method} (published)", *(format_score(values[key]) for key, _ in _COLUMNS)]
-             for method, values in report["published"].items()]
+    rows = [
+        [f"**this run: `{report['settings']['model']}`**", *_scores(report["scores"])],
+        ["real images, this run (upper bound)", *_scores(report["real"])],
+    ]
+    rows += [[f"{method} (published)", *_scores(values)] for method, values in report["published"].items()]
     return _table(["method", *(name for _, name in _COLUMNS)], rows)
+
+
+def _scores(values: Mapping[str, Any]) -> list[str]:
+    return [format_score(values.get(key)) for key, _ in _COLUMNS]
+
+
+def _summary(report: Mapping[str, Any]) -> str:
+    s = report["settings"]
+    return (
+        f"{len(report['subjects'])} subjects, {report['scores']['images']} generated images "
+        f"({s['images_per_prompt']} per prompt); {s['num_inference_steps']} steps, guidance "
+        f"{s['guidance_scale']}, {s['width']}x{s['height']}, seed {s['seed']}. "
+        f"Metric models: DINO `{s['dino_model']}`, CLIP `{s['clip_model']}`."
+    )
+
+
+def _per_subject(report: Mapping[str, Any]) -> list[str]:
+    rows = [
+        [name, values["class"], "live" if values["live"] else "object", str(values.get("images", 0))]
+        + _scores(values)
+        + [format_score(values["real_dino"]), format_score(values["real_clip_i"])]
+        for name, values in report["per_subject"].items()
+    ]
+    header = ["subject", "class", "prompts", "images", "DINO", "CLIP-I", "CLIP-T", "real DINO", "real CLIP-I"]
+    return _table(header, rows)
+
+
+def _per_prompt(report: Mapping[str, Any]) -> list[str]:
+    rows = [
+        [pattern, str(values["images"]), *_scores(values)] for pattern, values in report["per_prompt"].items()
+    ]
+    return _table(["prompt", "images", "DINO", "CLIP-I", "CLIP-T"], rows)
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
     """The report as markdown: headline table beside the published numbers, then the breakdowns."""
-    settings = report["settings"]
-    scores = report["scores"]
     lines = [
-        "# DreamBench evaluation", "",
-        f"{len(report['subjects'])} subjects, {scores['images']} generated images "
-        f"({settings.get('images_per_prompt', '?')} per prompt); "
-        f"{settings.get('num_inference_steps', '?')} steps, guidance {settings.get('guidance_scale', '?')}, "
-        f"{settings.get('width', '?')}x{settings.get('height', '?')}, seed {settings.get('seed', '?')}. "
-        f"Metric models: DINO `{settings.get('dino_model', '?')}`, CLIP `{settings.get('clip_model', '?')}`.", "",
-        *_headline(report), "",
-        "Published rows: 30 subjects x 25 prompts x 4 images, DINO ViT-S/16 and (in most papers) CLIP ViT-B/32. "
-        "Compare only runs of the same protocol and metric models.", "",
-        "## Per subject", "",
+        "# DreamBench evaluation",
+        "",
+        _summary(report),
+        "",
+        *_headline(report),
+        "",
+        "Published rows: 30 subjects x 25 prompts x 4 images, DINO ViT-S/16 and (in most papers) "
+        "CLIP ViT-B/32. Compare only runs of the same protocol and metric models.",
+        "",
+        "## Per subject",
+        "",
+        *_per_subject(report),
+        "",
+        "## Per prompt",
+        "",
+        "Averaged over the subjects whose prompt list has it.",
+        "",
+        *_per_prompt(report),
     ]
-    subject_rows = [
-        [name, values["class"], "live" if values["live"] else "object", str(values.get("images", 0)),
-         *(format_score(values.get(key)) for key, _ in _COLUMNS), format_score(values["real_dino"]),
-         format_score(values["real_clip_i"])]
-        for name, values in report["per_subject"].items()
-    ]
-    lines += _table(["subject", "class", "prompts", "images", "DINO", "CLIP-I", "CLIP-T", "real DINO",
-                     "real CLIP-I"], subject_rows)
-    lines += ["", "## Per prompt", "", "Averaged over the subjects whose prompt list has it.", ""]
-    prompt_rows = [[pattern, str(values["images"]), *(format_score(values[key]) for key, _ in _COLUMNS)]
-                   for pattern, values in report["per_prompt"].items()]
-    lines += _table(["prompt", "images", "DINO", "CLIP-I", "CLIP-T"], prompt_rows)
     return "\n".join(lines) + "\n"
 
 

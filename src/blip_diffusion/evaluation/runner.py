@@ -20,7 +20,12 @@ import torch
 
 from blip_diffusion.errors import InputError
 from blip_diffusion.evaluation.dreambench import Subject, load_subjects
-from blip_diffusion.evaluation.encoders import DEFAULT_CLIP_MODEL, DEFAULT_DINO_MODEL, ClipEncoder, DinoEncoder
+from blip_diffusion.evaluation.encoders import (
+    DEFAULT_CLIP_MODEL,
+    DEFAULT_DINO_MODEL,
+    ClipEncoder,
+    DinoEncoder,
+)
 from blip_diffusion.evaluation.generation import ImageGenerator, generate_missing, missing_requests
 from blip_diffusion.evaluation.grids import write_subject_grids
 from blip_diffusion.evaluation.pipeline_generator import GenerationSettings
@@ -67,8 +72,13 @@ def _resolved(name: str | None) -> str | None:
 
 def generation_fingerprint(config: EvalConfig) -> dict[str, Any]:
     """What every image of the output folder is made with (the work-list selection is not part of it)."""
-    return {"model": _resolved(config.model), "qformer_tokenizer": _resolved(config.qformer_tokenizer),
-            "seed": config.seed, "dtype": config.dtype, **dataclasses.asdict(config.generation)}
+    return {
+        "model": _resolved(config.model),
+        "qformer_tokenizer": _resolved(config.qformer_tokenizer),
+        "seed": config.seed,
+        "dtype": config.dtype,
+        **dataclasses.asdict(config.generation),
+    }
 
 
 def prepare_output(config: EvalConfig, write: bool) -> None:
@@ -77,43 +87,65 @@ def prepare_output(config: EvalConfig, write: bool) -> None:
     expected = generation_fingerprint(config)
     if path.is_file():
         found = json.loads(path.read_text(encoding="utf-8"))
-        changed = [f"{key}: {found.get(key)!r} there, {value!r} now" for key, value in expected.items()
-                   if found.get(key) != value]
+        changed = [
+            f"{key}: {found.get(key)!r} there, {value!r} now"
+            for key, value in expected.items()
+            if found.get(key) != value
+        ]
         if changed:
-            raise InputError(f"{path} records other generation settings ({'; '.join(changed)}); "
-                             "use another --out folder or the same settings to resume")
+            raise InputError(
+                f"{path} records other generation settings ({'; '.join(changed)}); "
+                "use another --out folder or the same settings to resume"
+            )
     elif write:
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(expected, indent=2) + "\n", encoding="utf-8")
 
 
 def generate_shard(
-    config: EvalConfig, requests: Sequence[GenerationRequest], make_generator: Callable[[], ImageGenerator],
-    process_index: int = 0, num_processes: int = 1, progress: bool = False,
+    config: EvalConfig,
+    requests: Sequence[GenerationRequest],
+    make_generator: Callable[[], ImageGenerator],
+    process_index: int = 0,
+    num_processes: int = 1,
+    progress: bool = False,
 ) -> int:
     """Generate this process's missing images; return how many were made."""
     mine = shard(requests, process_index, num_processes)
-    description = "generating" if num_processes == 1 else f"generating (process {process_index} of {num_processes})"
+    description = (
+        "generating" if num_processes == 1 else f"generating (process {process_index} of {num_processes})"
+    )
     return generate_missing(mine, make_generator, Path(config.out), progress, description)
 
 
 def report_settings(config: EvalConfig) -> dict[str, Any]:
     """The run's settings as they appear in the report."""
-    return {**generation_fingerprint(config), "model": config.model, "data": str(config.data),
-            "images_per_prompt": config.images_per_prompt, "max_prompts": config.max_prompts,
-            "dino_model": config.dino_model, "clip_model": config.clip_model}
+    return {
+        **generation_fingerprint(config),
+        "model": config.model,
+        "data": str(config.data),
+        "images_per_prompt": config.images_per_prompt,
+        "max_prompts": config.max_prompts,
+        "dino_model": config.dino_model,
+        "clip_model": config.clip_model,
+    }
 
 
 def evaluate(
-    config: EvalConfig, subjects: Sequence[Subject], requests: Sequence[GenerationRequest],
-    device: torch.device | str = "cpu", progress: bool = False,
+    config: EvalConfig,
+    subjects: Sequence[Subject],
+    requests: Sequence[GenerationRequest],
+    device: torch.device | str = "cpu",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Score every generated image and write report.json, report.md, the bar plot and the grids."""
     out = Path(config.out)
     missing = missing_requests(requests, out)
     if missing:
-        raise RuntimeError(f"{len(missing)} of {len(requests)} images are missing (first: "
-                           f"{image_path(out, missing[0])}); run again to generate them")
+        raise RuntimeError(
+            f"{len(missing)} of {len(requests)} images are missing (first: "
+            f"{image_path(out, missing[0])}); run again to generate them"
+        )
     dino = DinoEncoder.from_pretrained(config.dino_model, device)
     clip = ClipEncoder.from_pretrained(config.clip_model, device)
     scores, real = score_all(subjects, requests, out, dino, clip, config.metric_batch_size, progress)

@@ -55,15 +55,21 @@ def _open(paths: Iterable[Path]) -> list[Image.Image]:
 
 
 def score_subject(
-    subject: Subject, requests: Sequence[GenerationRequest], out_dir: Path,
-    dino: DinoEncoder, clip: ClipEncoder, batch_size: int = 32,
+    subject: Subject,
+    requests: Sequence[GenerationRequest],
+    out_dir: Path,
+    dino: DinoEncoder,
+    clip: ClipEncoder,
+    batch_size: int = 32,
 ) -> tuple[list[ImageScore], RealScore]:
     """Score one subject's generated images (read from ``out_dir``) and its real-vs-real pairs."""
     real = _open(subject.images)
     real_dino, real_clip = dino.encode_images(real, batch_size), clip.encode_images(real, batch_size)
     pairs = len(real) >= 2
-    real_score = RealScore(distinct_pairs_cosine(real_dino) if pairs else None,
-                           distinct_pairs_cosine(real_clip) if pairs else None)
+    real_score = RealScore(
+        distinct_pairs_cosine(real_dino) if pairs else None,
+        distinct_pairs_cosine(real_clip) if pairs else None,
+    )
     if not requests:
         return [], real_score
     generated = _open(image_path(out_dir, request) for request in requests)
@@ -74,14 +80,19 @@ def score_subject(
     clip_t_scores = paired_cosine(gen_clip, texts)
     scores = [
         ImageScore(request, float(d), float(i), float(t))
-        for request, d, i, t in zip(requests, dino_scores, clip_i_scores, clip_t_scores)
+        for request, d, i, t in zip(requests, dino_scores, clip_i_scores, clip_t_scores, strict=True)
     ]
     return scores, real_score
 
 
 def score_all(
-    subjects: Sequence[Subject], requests: Sequence[GenerationRequest], out_dir: Path,
-    dino: DinoEncoder, clip: ClipEncoder, batch_size: int = 32, progress: bool = False,
+    subjects: Sequence[Subject],
+    requests: Sequence[GenerationRequest],
+    out_dir: Path,
+    dino: DinoEncoder,
+    clip: ClipEncoder,
+    batch_size: int = 32,
+    progress: bool = False,
 ) -> tuple[list[ImageScore], dict[str, RealScore]]:
     """Score every request's image; return the image scores and each subject's real-vs-real score."""
     by_subject: dict[str, list[GenerationRequest]] = defaultdict(list)
@@ -91,7 +102,8 @@ def score_all(
     real: dict[str, RealScore] = {}
     for subject in tqdm(subjects, desc="scoring", unit="subject", disable=not progress, dynamic_ncols=True):
         subject_scores, real[subject.name] = score_subject(
-            subject, by_subject[subject.name], out_dir, dino, clip, batch_size)
+            subject, by_subject[subject.name], out_dir, dino, clip, batch_size
+        )
         images.extend(subject_scores)
     return images, real
 

@@ -53,8 +53,13 @@ def build_requests(
     if max_prompts is not None and max_prompts < 1:
         raise InputError(f"max prompts must be at least 1, got {max_prompts}")
     return [
-        GenerationRequest(subject.name, subject.class_word, prompt, sample,
-                          request_seed(seed, subject.name, prompt.index, sample))
+        GenerationRequest(
+            subject.name,
+            subject.class_word,
+            prompt,
+            sample,
+            request_seed(seed, subject.name, prompt.index, sample),
+        )
         for subject in subjects
         for prompt in subject.prompts[:max_prompts]
         for sample in range(images_per_prompt)
