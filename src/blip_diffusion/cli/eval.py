@@ -10,12 +10,16 @@ import argparse
 import dataclasses
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from blip_diffusion.errors import InputError
 from blip_diffusion.evaluation.pipeline_generator import DTYPES, GenerationSettings, PipelineGenerator
 from blip_diffusion.evaluation.report import REPORT_MD, format_score
 from blip_diffusion.evaluation.runner import EvalConfig, evaluate, generate_shard, plan, prepare_output
 from blip_diffusion.pipelines.schedulers import SCHEDULERS
+
+if TYPE_CHECKING:
+    from accelerate import PartialState
 
 _SAMPLING = GenerationSettings()
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(EvalConfig)}
@@ -101,12 +105,14 @@ def _add_dreambench_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``eval BENCHMARK [flags]``; DreamBench is the one benchmark so far."""
     benchmarks = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     help_text = "DreamBench (30 subjects x 25 prompts): DINO, CLIP-I and CLIP-T beside the published scores"
     _add_dreambench_arguments(benchmarks.add_parser("dreambench", help=help_text, description=help_text))
 
 
 def config_from_args(args: argparse.Namespace) -> EvalConfig:
+    """The run's configuration from the parsed flags; counts below 1 are refused."""
     for name in _AT_LEAST_ONE:
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -137,9 +143,12 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     )
 
 
-def _process_state():  # noqa: ANN202 - accelerate.PartialState, imported lazily
-    """accelerate's view of the launch. CPU processes need ACCELERATE_USE_CPU=1 (``accelerate launch --cpu``
-    sets it) to be joined into one group; otherwise each would redo the whole work list."""
+def _process_state() -> PartialState:
+    """accelerate's view of the launch.
+
+    CPU processes need ACCELERATE_USE_CPU=1 (which ``accelerate launch --cpu`` sets) to be joined into
+    one group; without it each would redo the whole work list, so such a launch is refused.
+    """
     from accelerate import PartialState
     from accelerate.utils import parse_flag_from_env
 
@@ -154,6 +163,7 @@ def _process_state():  # noqa: ANN202 - accelerate.PartialState, imported lazily
 
 
 def run(args: argparse.Namespace) -> int:
+    """Generate this process's missing images, then (main process) score them and write the reports."""
     config = config_from_args(args)
     subjects, requests = plan(config)
     state = _process_state()

@@ -68,6 +68,7 @@ class DinoEncoder:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, device: torch.device | str = "cpu") -> DinoEncoder:
+        """Load a DINO ViT (``facebook/dino-vits16`` layout) by Hub id or folder."""
         from transformers import ViTModel
 
         model = _load(
@@ -75,6 +76,9 @@ class DinoEncoder:
         )
         mean, std = _load("DINO", name_or_path, lambda: _mean_std(name_or_path))
         crop = model.config.image_size
+        logger.info(
+            "DINO model %s: resize %d, crop %d", name_or_path, round(crop * DINO_RESIZE_PER_CROP), crop
+        )
         return cls(model, ImageTransform(round(crop * DINO_RESIZE_PER_CROP), crop, mean, std), device)
 
     @torch.no_grad()
@@ -104,6 +108,7 @@ class ClipEncoder:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, device: torch.device | str = "cpu") -> ClipEncoder:
+        """Load a CLIP model and its tokenizer (``openai/clip-vit-*`` layout) by Hub id or folder."""
         from transformers import AutoTokenizer, CLIPModel
 
         model = _load("CLIP", name_or_path, lambda: CLIPModel.from_pretrained(name_or_path))
@@ -111,6 +116,7 @@ class ClipEncoder:
         mean, std = _load("CLIP", name_or_path, lambda: _mean_std(name_or_path))
         # CLIP's own preprocessing: Resize(n_px) then CenterCrop(n_px) at the model's input size.
         size = model.config.vision_config.image_size
+        logger.info("CLIP model %s: resize and crop %d", name_or_path, size)
         return cls(model, tokenizer, ImageTransform(size, size, mean, std), device)
 
     @torch.no_grad()

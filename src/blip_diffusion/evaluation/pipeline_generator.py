@@ -11,12 +11,17 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
 
 from blip_diffusion.evaluation.dreambench import CLASS_PLACEHOLDER
 from blip_diffusion.evaluation.worklist import GenerationRequest
+
+if TYPE_CHECKING:
+    from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
+    from blip_diffusion.pipelines.subjects import SubjectEmbedding
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +58,13 @@ def pipeline_prompt(pattern: str, class_word: str) -> tuple[str, str]:
 class PipelineGenerator:
     """Generates the images of a group of requests (one subject and prompt) in one pipeline call."""
 
-    def __init__(self, pipe: object, photos: Mapping[str, Sequence[Path]], settings: GenerationSettings):
+    def __init__(
+        self, pipe: BlipDiffusionPipeline, photos: Mapping[str, Sequence[Path]], settings: GenerationSettings
+    ):
         self.pipe = pipe
         self.photos = photos
         self.settings = settings
-        self._subject: tuple[str, object] | None = None  # (name, embeddings) of the last subject
+        self._subject: tuple[str, SubjectEmbedding] | None = None  # the last subject's name and embeddings
 
     @classmethod
     def from_pretrained(
@@ -69,6 +76,7 @@ class PipelineGenerator:
         dtype: str = "float32",
         device: torch.device | str = "cpu",
     ) -> PipelineGenerator:
+        """Load ``model`` (folder or Hub id) with ``settings.scheduler`` on ``device`` in ``dtype``."""
         from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
         from blip_diffusion.pipelines.schedulers import make_scheduler
 
@@ -79,8 +87,9 @@ class PipelineGenerator:
         pipe.set_progress_bar_config(disable=True)
         return cls(pipe.to(device), photos, settings)
 
-    def _subject_embeddings(self, subject: str, class_word: str) -> object:
+    def _subject_embeddings(self, subject: str, class_word: str) -> SubjectEmbedding:
         if self._subject is None or self._subject[0] != subject:
+            logger.info("encoding subject %s from %d photos", subject, len(self.photos[subject]))
             self._subject = (subject, self.pipe.encode_subject(list(self.photos[subject]), class_word))
         return self._subject[1]
 

@@ -8,7 +8,6 @@ mean over pairs of distinct photos.
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,8 +20,6 @@ from blip_diffusion.evaluation.dreambench import Subject
 from blip_diffusion.evaluation.encoders import ClipEncoder, DinoEncoder
 from blip_diffusion.evaluation.metrics import cosine_to_references, distinct_pairs_cosine, paired_cosine
 from blip_diffusion.evaluation.worklist import GenerationRequest, image_path
-
-logger = logging.getLogger(__name__)
 
 METRICS = ("dino", "clip_i", "clip_t")
 REAL_METRICS = ("dino", "clip_i")

@@ -74,4 +74,5 @@ def shard(requests: Sequence[GenerationRequest], index: int, count: int) -> list
 
 
 def image_path(out_dir: Path, request: GenerationRequest) -> Path:
+    """The request's image file under the output folder."""
     return Path(out_dir) / request.relative_path
