@@ -17,6 +17,7 @@ from blip_diffusion.errors import InputError
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("generate", "generate images of a subject in new contexts (zero-shot)"),
     "encode-subject": ("encode_subject", "encode a subject's photos once into a reusable subject file"),
+    "eval": ("eval", "evaluate a model on a benchmark (DreamBench: DINO, CLIP-I, CLIP-T)"),
     "convert-lavis": ("convert_lavis", "convert a LAVIS BLIP-Diffusion checkpoint folder to the official layout"),
 }
 
