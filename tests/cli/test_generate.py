@@ -64,3 +64,23 @@ def test_help_lists_every_option(capsys):
                  "--num-images", "--seed", "--steps", "--guidance", "--size", "--scheduler", "--device", "--dtype",
                  "--out"):
         assert flag in out
+
+
+def test_background_composites_transparent_photos(tmp_path):
+    photo = tmp_path / "cut_out.png"
+    Image.new("RGBA", (48, 40), (10, 200, 30, 0)).save(photo)
+    files = []
+    for name, extra in (("dropped", []), ("white", ["--background", "255,255,255"])):
+        files.append(tmp_path / f"{name}.safetensors")
+        assert main(["encode-subject", *MODEL, "--subject", str(photo), "--subject-class", "dog", *extra,
+                     "--out", str(files[-1])]) == 0
+    from blip_diffusion import SubjectEmbedding
+
+    dropped, white = (SubjectEmbedding.load(f).embeds for f in files)
+    assert (dropped - white).abs().max() > 1e-3
+
+
+def test_bad_background_colour_is_rejected(capsys):
+    with pytest.raises(SystemExit):
+        main(["encode-subject", "--subject", DOG, "--subject-class", "dog", "--background", "300,0,0", "--out", "x"])
+    assert "R,G,B in 0..255" in capsys.readouterr().err

@@ -62,3 +62,19 @@ def parse_size(text: str) -> tuple[int, int]:
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"size must look like 512x512 (WIDTHxHEIGHT), got {text!r}") from error
     return width, height
+
+
+def parse_color(text: str) -> tuple[int, int, int]:
+    """'255,255,255' -> (255, 255, 255)."""
+    try:
+        color = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        color = ()
+    if len(color) != 3 or not all(0 <= c <= 255 for c in color):
+        raise argparse.ArgumentTypeError(f"colour must look like 255,255,255 (R,G,B in 0..255), got {text!r}")
+    return color
+
+
+def add_background_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--background", type=parse_color, default=None, metavar="R,G,B",
+                        help="composite transparent photos onto this colour (default: drop alpha, as the original)")

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from PIL import Image, PngImagePlugin
 
-from blip_diffusion.cli.common import add_model_arguments, load_pipeline, parse_size
+from blip_diffusion.cli.common import add_background_argument, add_model_arguments, load_pipeline, parse_size
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines.schedulers import SCHEDULERS, make_scheduler
 from blip_diffusion.utils.atomic import atomic_path
@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subject", nargs="+", required=True, metavar="IMG",
                         help="photos of the subject (averaged), or one subject file from encode-subject")
     parser.add_argument("--subject-class", default=None, help="class word of the subject, e.g. dog")
+    add_background_argument(parser)
     parser.add_argument("--target-class", default=None, help="class word in the prompt (default: --subject-class)")
     parser.add_argument("--prompt", required=True, help='context, e.g. "on the beach"')
     parser.add_argument("--negative-prompt", default="", help="what to avoid")
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         prompt=[args.prompt] * args.num_images, reference_image=subject,
         source_subject_category=args.subject_class, target_subject_category=args.target_class,
         guidance_scale=args.guidance, num_inference_steps=args.steps, height=height, width=width,
-        negative_prompt=args.negative_prompt, generator=generators,
+        negative_prompt=args.negative_prompt, generator=generators, reference_background=args.background,
     ).images
     settings = {
         "prompt": args.prompt, "negative_prompt": args.negative_prompt, "subject": args.subject,
