@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from transformers import CLIPTextConfig
 
-from blip_diffusion.models.layers import MLP, attention
+from blip_diffusion.models.layers import MLP, LayerStack, PreNormLayer, attention
 
 
 @dataclass
@@ -62,32 +62,10 @@ class TextAttention(nn.Module):
         return self.out_proj(attention(self.q_proj(x), self.k_proj(x), self.v_proj(x), self.num_heads, causal=True))
 
 
-class TextLayer(nn.Module):
-    def __init__(self, config: CLIPTextConfig):
-        super().__init__()
-        self.layer_norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.self_attn = TextAttention(config)
-        self.layer_norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = MLP(config.hidden_size, config.intermediate_size, config.hidden_act)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn(self.layer_norm1(x))
-        return x + self.mlp(self.layer_norm2(x))
-
-
-class TextEncoderLayers(nn.Module):
-    def __init__(self, config: CLIPTextConfig):
-        super().__init__()
-        self.layers = nn.ModuleList(TextLayer(config) for _ in range(config.num_hidden_layers))
-        self.gradient_checkpointing = False
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            if self.gradient_checkpointing and torch.is_grad_enabled():
-                x = torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=False)
-            else:
-                x = layer(x)
-        return x
+def text_layer(config: CLIPTextConfig) -> PreNormLayer:
+    width = config.hidden_size
+    return PreNormLayer(width, config.layer_norm_eps, TextAttention(config),
+                        MLP(width, config.intermediate_size, config.hidden_act))
 
 
 class ContextTextTransformer(nn.Module):
@@ -95,7 +73,7 @@ class ContextTextTransformer(nn.Module):
         super().__init__()
         self.config = config
         self.embeddings = TextEmbeddings(config)
-        self.encoder = TextEncoderLayers(config)
+        self.encoder = LayerStack([text_layer(config) for _ in range(config.num_hidden_layers)])
         self.final_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
 

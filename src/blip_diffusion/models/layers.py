@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 from transformers.activations import ACT2FN
 
@@ -58,3 +59,35 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.activation_fn(self.fc1(x)))
+
+
+class PreNormLayer(nn.Module):
+    """Pre-norm transformer block of CLIP and ViT: x + attn(ln1(x)), then x + mlp(ln2(x))."""
+
+    def __init__(self, width: int, eps: float, self_attn: nn.Module, mlp: MLP):
+        super().__init__()
+        self.layer_norm1 = nn.LayerNorm(width, eps=eps)
+        self.self_attn = self_attn
+        self.layer_norm2 = nn.LayerNorm(width, eps=eps)
+        self.mlp = mlp
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.layer_norm1(x))
+        return x + self.mlp(self.layer_norm2(x))
+
+
+class LayerStack(nn.Module):
+    """``layers`` applied in order (weights under ``layers.N``), optionally with gradient checkpointing."""
+
+    def __init__(self, layers: list[nn.Module]):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.gradient_checkpointing = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            if self.gradient_checkpointing and torch.is_grad_enabled():
+                x = torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=False)
+            else:
+                x = layer(x)
+        return x

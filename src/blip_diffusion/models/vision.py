@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from transformers import Blip2VisionConfig
 
-from blip_diffusion.models.layers import MLP, attention
+from blip_diffusion.models.layers import MLP, LayerStack, PreNormLayer, attention
 
 
 class VisionEmbeddings(nn.Module):
@@ -45,30 +45,10 @@ class VisionAttention(nn.Module):
         return self.projection(attention(query, key, value, self.num_heads))
 
 
-class VisionLayer(nn.Module):
-    """Pre-norm transformer block: x + attn(ln1(x)), then x + mlp(ln2(x))."""
-
-    def __init__(self, config: Blip2VisionConfig):
-        super().__init__()
-        self.layer_norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.self_attn = VisionAttention(config)
-        self.layer_norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = MLP(config.hidden_size, config.intermediate_size, config.hidden_act)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn(self.layer_norm1(x))
-        return x + self.mlp(self.layer_norm2(x))
-
-
-class VisionEncoderLayers(nn.Module):
-    def __init__(self, config: Blip2VisionConfig):
-        super().__init__()
-        self.layers = nn.ModuleList(VisionLayer(config) for _ in range(config.num_hidden_layers))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            x = layer(x)
-        return x
+def vision_layer(config: Blip2VisionConfig) -> PreNormLayer:
+    width = config.hidden_size
+    return PreNormLayer(width, config.layer_norm_eps, VisionAttention(config),
+                        MLP(width, config.intermediate_size, config.hidden_act))
 
 
 class VisionEncoder(nn.Module):
@@ -79,7 +59,7 @@ class VisionEncoder(nn.Module):
         self.config = config
         self.embeddings = VisionEmbeddings(config)
         self.pre_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.encoder = VisionEncoderLayers(config)
+        self.encoder = LayerStack([vision_layer(config) for _ in range(config.num_hidden_layers)])
         self.post_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
