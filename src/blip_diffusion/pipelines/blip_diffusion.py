@@ -255,7 +255,8 @@ class BlipDiffusionPipeline(DiffusionPipeline):
         guided = guidance_scale > 1.0
         model_input = torch.cat([latents] * 2) if guided else latents
         model_input = self.scheduler.scale_model_input(model_input, t)
-        noise = self.unet(model_input, t, encoder_hidden_states=cond, **unet_kwargs).sample
+        unet_t = t.to(latents.device, non_blocking=True)
+        noise = self.unet(model_input, unet_t, encoder_hidden_states=cond, **unet_kwargs).sample
         if not guided:
             return noise
         uncond, text = noise.chunk(2)
@@ -263,9 +264,16 @@ class BlipDiffusionPipeline(DiffusionPipeline):
 
     def denoise(self, latents: torch.Tensor, cond: torch.Tensor, guidance_scale: float,
                 generator: torch.Generator | list[torch.Generator] | None) -> torch.Tensor:
-        """Run the scheduler's timesteps (set beforehand, since the initial noise scale depends on them)."""
+        """Run the scheduler's timesteps (set beforehand, since the initial noise scale depends on them).
+
+        The timesteps stay on the CPU (pinned when the model runs on CUDA): the schedulers index
+        their tables with them, which with device tensors would wait for the GPU at every step.
+        """
         step_kwargs = {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
-        for t in self.progress_bar(self.scheduler.timesteps):
+        timesteps = self.scheduler.timesteps
+        if latents.device.type == "cuda":
+            timesteps = timesteps.pin_memory()
+        for t in self.progress_bar(timesteps):
             noise = self.predict_noise(latents, t, cond, guidance_scale)
             latents = self.scheduler.step(noise, t, latents, **step_kwargs).prev_sample
         return latents
@@ -328,7 +336,7 @@ class BlipDiffusionPipeline(DiffusionPipeline):
             cond = torch.cat([self.encode_negative_prompt(negatives), cond])
         cond = cond.repeat_interleave(num_images_per_prompt, dim=0).to(self.unet.dtype)
         # 4. Timesteps and initial noise (scaled by the sigma of the first timestep)
-        self.scheduler.set_timesteps(num_inference_steps, device=self._execution_device)
+        self.scheduler.set_timesteps(num_inference_steps)
         latents = self.prepare_latents(batch * num_images_per_prompt, height, width, self.unet.dtype, generator, latents)
         # 5. Denoise
         latents = self.denoise(latents, cond, guidance_scale, generator)
