@@ -1,0 +1,195 @@
+"""Stage 0, the toy base model: the analogue of Stable Diffusion, trained from scratch on the toy world.
+
+``blip-diffusion train base`` trains three parts in order, each resumable in its own folder:
+``OUT/clip`` (tiny CLIP), ``OUT/vae`` (tiny AutoencoderKL) and ``OUT/unet`` (text-to-image UNet on the
+frozen CLIP text tower and VAE). A part whose model exists is skipped. The result, ``OUT/model``, is a
+diffusers ``StableDiffusionPipeline`` folder (``DiffusionPipeline.from_pretrained`` loads it) plus
+``clip/``, the whole CLIP (the image encoder of stage 1 and 2)::
+
+    model_index.json  scheduler/  text_encoder/ (CLIPTextModel)  tokenizer/  unet/  vae/  clip/ (CLIPModel)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from pathlib import Path
+
+from accelerate.utils import extract_model_from_parallel
+from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+from safetensors.torch import save_file
+from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from blip_diffusion.models.ctx_clip import ContextCLIPTextModel
+from blip_diffusion.training import loop
+from blip_diffusion.training.base_tasks import ClipTask, UnetTask, VaeTask, load_text_encoder
+from blip_diffusion.training.config import RunConfig, to_dict
+from blip_diffusion.training.data import ToyCaptions
+from blip_diffusion.training.diffusion import inference_scheduler
+from blip_diffusion.training.toy_tokenizers import toy_clip_tokenizer
+from blip_diffusion.utils.atomic import atomic_path
+
+logger = logging.getLogger(__name__)
+PARTS = ("clip", "vae", "unet")
+CLIP_FOLDER = "clip"
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyData:
+    resolution: int = 64
+    seed: int = 0
+    caption: str = "full"  # "full" description or "prompt" (class plus context)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipPart:
+    run: RunConfig = RunConfig(max_steps=1500, batch_size=64, learning_rate=5e-4, warmup_steps=100)
+    text_width: int = 64
+    text_layers: int = 3
+    vision_width: int = 64
+    vision_layers: int = 4
+    heads: int = 4
+    patch_size: int = 8
+    projection_dim: int = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class VaePart:
+    run: RunConfig = RunConfig(max_steps=2000, batch_size=32, learning_rate=1e-3, warmup_steps=100)
+    block_out_channels: tuple[int, ...] = (32, 64, 64)  # 3 blocks: 64x64 pictures -> 16x16 latents
+    latent_channels: int = 4
+    kl_weight: float = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class UnetPart:
+    run: RunConfig = RunConfig(max_steps=3000, batch_size=32, learning_rate=5e-4, warmup_steps=100)
+    block_out_channels: tuple[int, ...] = (64, 128, 128)
+    layers_per_block: int = 1
+    attention_head_dim: int = 8
+    caption_dropout: float = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseConfig:
+    out: str = "outputs/train/base"
+    parts: tuple[str, ...] = PARTS
+    data: ToyData = ToyData()
+    clip: ClipPart = ClipPart()
+    vae: VaePart = VaePart()
+    unet: UnetPart = UnetPart()
+
+    def __post_init__(self) -> None:
+        from blip_diffusion.errors import InputError
+
+        unknown = [p for p in self.parts if p not in PARTS]
+        if unknown:
+            raise InputError(f"parts: unknown part(s) {', '.join(unknown)}; valid parts: {', '.join(PARTS)}")
+        if self.data.caption not in ("full", "prompt"):
+            raise InputError(f"data.caption must be 'full' or 'prompt', got {self.data.caption!r}")
+
+
+def clip_config(part: ClipPart, tokenizer: CLIPTokenizer, resolution: int) -> CLIPConfig:
+    text = {"vocab_size": len(tokenizer), "hidden_size": part.text_width, "intermediate_size": 4 * part.text_width,
+            "num_hidden_layers": part.text_layers, "num_attention_heads": part.heads,
+            "max_position_embeddings": tokenizer.model_max_length, "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id,
+            "projection_dim": part.projection_dim}
+    vision = {"hidden_size": part.vision_width, "intermediate_size": 4 * part.vision_width,
+              "num_hidden_layers": part.vision_layers, "num_attention_heads": part.heads, "image_size": resolution,
+              "patch_size": part.patch_size, "projection_dim": part.projection_dim}
+    return CLIPConfig(text_config=text, vision_config=vision, projection_dim=part.projection_dim)
+
+
+def vae_config(part: VaePart) -> dict:
+    blocks = len(part.block_out_channels)
+    return {"block_out_channels": list(part.block_out_channels), "down_block_types": ["DownEncoderBlock2D"] * blocks,
+            "up_block_types": ["UpDecoderBlock2D"] * blocks, "latent_channels": part.latent_channels,
+            "layers_per_block": 1, "norm_num_groups": 16, "sample_size": 64}
+
+
+def unet_config(part: UnetPart, cross_attention_dim: int, latent_channels: int, sample_size: int) -> dict:
+    blocks = len(part.block_out_channels)
+    return {"sample_size": sample_size, "in_channels": latent_channels, "out_channels": latent_channels,
+            "block_out_channels": list(part.block_out_channels), "layers_per_block": part.layers_per_block,
+            "down_block_types": ["CrossAttnDownBlock2D"] * (blocks - 1) + ["DownBlock2D"],
+            "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * (blocks - 1),
+            "cross_attention_dim": cross_attention_dim, "attention_head_dim": part.attention_head_dim,
+            "norm_num_groups": 32 if min(part.block_out_channels) % 32 == 0 else 8}
+
+
+def train_base(config: BaseConfig, resume: bool = False) -> Path:
+    """Train the requested parts (skipping finished ones) and assemble ``OUT/model``; returns its path."""
+    out, data, settings = Path(config.out), config.data, to_dict(config)
+    tokenizer = toy_clip_tokenizer()
+    captions = ToyCaptions(data.seed, data.resolution, data.caption)
+    if "clip" in config.parts and not _done(out / "clip"):
+        run = config.clip.run
+        cfg = clip_config(config.clip, tokenizer, data.resolution)
+        loop.train(lambda device, dtype: ClipTask(cfg, tokenizer, captions, device, run.gradient_checkpointing),
+                   run, out / "clip", settings, _resuming(resume, out / "clip"), name="base-clip")
+    if "vae" in config.parts and not _done(out / "vae"):
+        run = config.vae.run
+        loop.train(lambda device, dtype: VaeTask(vae_config(config.vae), config.vae.kl_weight, captions, device,
+                                                 run.gradient_checkpointing),
+                   run, out / "vae", settings, _resuming(resume, out / "vae"), name="base-vae")
+    if "unet" in config.parts and not (out / "model").is_dir():
+        _train_unet(config, out, settings, resume)
+    return out / "model"
+
+
+def _done(part_dir: Path) -> bool:
+    return (part_dir / "model").is_dir()
+
+
+def _resuming(resume: bool, part_dir: Path) -> bool:
+    """Parts not started yet simply start, even under --resume."""
+    return resume and part_dir.is_dir()
+
+
+def _train_unet(config: BaseConfig, out: Path, settings: dict, resume: bool) -> None:
+    for part in ("clip", "vae"):
+        if not _done(out / part):
+            from blip_diffusion.errors import InputError
+
+            raise InputError(f"the UNet needs the {part} part: {out / part / 'model'} is missing (add it to parts)")
+    clip_dir, vae = out / "clip" / "model", AutoencoderKL.from_pretrained(out / "vae" / "model")
+    tokenizer = CLIPTokenizer.from_pretrained(clip_dir)
+    text_encoder = load_text_encoder(clip_dir)
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    cfg = unet_config(config.unet, text_encoder.config.hidden_size, vae.config.latent_channels,
+                      config.data.resolution // factor)
+    parts = {"text_encoder": text_encoder, "vae": vae, "tokenizer": tokenizer,
+             "export": lambda unet, folder: export_base(unet, vae, clip_dir, folder)}
+    data = ToyCaptions(config.data.seed, config.data.resolution, config.data.caption)
+    run = config.unet.run
+    loop.train(lambda device, dtype: UnetTask(cfg, parts, config.unet.caption_dropout, data, device, dtype,
+                                              run.gradient_checkpointing),
+               run, out / "unet", settings, _resuming(resume, out / "unet"), name="base-unet",
+               export_dir=out / "model")
+
+
+def export_base(unet: UNet2DConditionModel, vae: AutoencoderKL, clip_dir: Path, out: Path) -> None:
+    """Write the base model: a StableDiffusionPipeline folder plus the whole CLIP under ``clip/``."""
+    tokenizer = CLIPTokenizer.from_pretrained(clip_dir)
+    config = CLIPModel.from_pretrained(clip_dir).config.text_config
+    text_encoder = CLIPTextModel(config)  # a placeholder: rewritten below in SD1.5's key layout
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                   unet=extract_model_from_parallel(unet), scheduler=inference_scheduler(),
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    with atomic_path(out) as tmp:
+        pipe.save_pretrained(tmp, safe_serialization=True)
+        save_text_encoder(load_text_encoder(clip_dir), tmp / "text_encoder")
+        shutil.copytree(clip_dir, tmp / CLIP_FOLDER)
+
+
+def save_text_encoder(encoder: ContextCLIPTextModel, folder: Path) -> None:
+    """A CLIP text tower in the classic ``CLIPTextModel`` layout (keys under ``text_model.``, as SD1.5's)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    config = CLIPTextConfig.from_dict(encoder.config.to_dict())
+    config.architectures = ["CLIPTextModel"]
+    config.save_pretrained(folder)
+    state = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items() if not k.endswith("position_ids")}
+    save_file(state, folder / "model.safetensors", metadata={"format": "pt"})

@@ -1,0 +1,146 @@
+"""Stage 0 (toy world only): the parts of the base text-to-image model, each a :class:`~blip_diffusion.training.loop.Task`.
+
+- :class:`ClipTask`: a tiny CLIP (transformers ``CLIPModel``: text and vision towers, contrastive loss).
+- :class:`VaeTask`: a tiny ``AutoencoderKL`` (reconstruction MSE + a small KL term).
+- :class:`UnetTask`: a tiny text-to-image ``UNet2DConditionModel`` on frozen CLIP text features and
+  frozen VAE latents, with captions dropped (replaced by "") for classifier-free guidance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate.utils import extract_model_from_parallel
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
+
+from blip_diffusion.models.clip_towers import text_state_from_clip
+from blip_diffusion.models.ctx_clip import ContextCLIPTextModel
+from blip_diffusion.models.loading import build_with_state
+from blip_diffusion.training.data import ToyCaptions, clip_pixels, unit_pixels
+from blip_diffusion.training.diffusion import denoising_loss, encode_latents, training_scheduler
+from blip_diffusion.utils.atomic import atomic_path
+
+
+class ClipTask:
+    """Contrastive image-text training of a tiny CLIP on toy-world captions."""
+
+    def __init__(self, config: CLIPConfig, tokenizer: CLIPTokenizer, data: ToyCaptions, device: torch.device,
+                 gradient_checkpointing: bool):
+        self.model = CLIPModel(config).to(device)
+        if gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+        self.tokenizer, self.data, self.device = tokenizer, data, device
+        self.image_size = config.vision_config.image_size
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"clip": self.model}
+
+    def dataset(self) -> ToyCaptions:
+        return self.data
+
+    def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        ids = self.tokenizer([i["caption"] for i in items], padding="max_length", truncation=True,
+                             return_tensors="pt").input_ids
+        return {"input_ids": ids, "pixel_values": clip_pixels([i["image"] for i in items], self.image_size)}
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Symmetric InfoNCE over the (local) batch; only the causal mask, as CLIP and SD use it."""
+        out = self.model(input_ids=batch["input_ids"].to(self.device),
+                         pixel_values=batch["pixel_values"].to(self.device), return_loss=True)
+        accuracy = (out.logits_per_image.argmax(-1) == torch.arange(len(out.logits_per_image), device=self.device))
+        return out.loss, {"accuracy": accuracy.float().mean().item()}
+
+    def export(self, out: Path) -> None:
+        with atomic_path(out) as tmp:
+            extract_model_from_parallel(self.model).save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+
+
+class VaeTask:
+    """A tiny AutoencoderKL: MSE reconstruction of toy photos plus ``kl_weight`` times the KL term."""
+
+    def __init__(self, config: dict[str, Any], kl_weight: float, data: ToyCaptions, device: torch.device,
+                 gradient_checkpointing: bool):
+        self.vae = AutoencoderKL.from_config(config).to(device)
+        if gradient_checkpointing:
+            self.vae.enable_gradient_checkpointing()
+        self.kl_weight, self.data, self.device = kl_weight, data, device
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"vae": self.vae}
+
+    def dataset(self) -> ToyCaptions:
+        return self.data
+
+    def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        return {"pixels": unit_pixels([i["image"] for i in items])}
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        pixels = batch["pixels"].to(self.device)
+        posterior = self.vae.encode(pixels).latent_dist
+        reconstruction = self.vae.decode(posterior.sample()).sample
+        mse = torch.nn.functional.mse_loss(reconstruction.float(), pixels.float())
+        kl = posterior.kl().mean() / pixels[0].numel()
+        return mse + self.kl_weight * kl, {"mse": mse.item(), "kl": kl.item()}
+
+    @torch.no_grad()
+    def export(self, out: Path) -> None:
+        """Save with ``scaling_factor`` = 1 / std of the latents of 256 photos (SD's unit-variance rule)."""
+        vae = extract_model_from_parallel(self.vae).eval()
+        pixels = unit_pixels([self.data[-1 - i]["image"] for i in range(256)]).to(self.device)
+        latents = torch.cat([vae.encode(chunk).latent_dist.sample() for chunk in pixels.split(32)])
+        vae.register_to_config(scaling_factor=float(1.0 / latents.float().std()))
+        with atomic_path(out) as tmp:
+            vae.save_pretrained(tmp)
+
+
+def load_text_encoder(clip_folder: Path, dtype: torch.dtype | None = None) -> ContextCLIPTextModel:
+    """The text tower of a CLIP folder as a :class:`ContextCLIPTextModel` (strict load)."""
+    clip = CLIPModel.from_pretrained(clip_folder)
+    state = text_state_from_clip(clip.state_dict())
+    encoder = build_with_state(lambda: ContextCLIPTextModel(clip.config.text_config), state, str(clip_folder))
+    return encoder.to(dtype) if dtype else encoder
+
+
+class UnetTask:
+    """Text-to-image denoising with frozen CLIP text features and frozen VAE latents."""
+
+    def __init__(self, config: dict[str, Any], parts: dict[str, Any], caption_dropout: float, data: ToyCaptions,
+                 device: torch.device, weight_dtype: torch.dtype, gradient_checkpointing: bool):
+        self.unet = UNet2DConditionModel.from_config(config).to(device)
+        if gradient_checkpointing:
+            self.unet.enable_gradient_checkpointing()
+        self.text_encoder = parts["text_encoder"].to(device, weight_dtype).requires_grad_(False).eval()
+        self.vae = parts["vae"].to(device, weight_dtype).requires_grad_(False).eval()
+        self.tokenizer: CLIPTokenizer = parts["tokenizer"]
+        self.scheduler = training_scheduler()
+        self.caption_dropout, self.data, self.device = caption_dropout, data, device
+        self.exporter = parts["export"]
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"unet": self.unet}
+
+    def dataset(self) -> ToyCaptions:
+        return self.data
+
+    def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        captions = [i["caption"] for i in items]
+        ids = self.tokenizer(captions, padding="max_length", truncation=True, return_tensors="pt").input_ids
+        return {"input_ids": ids, "pixels": unit_pixels([i["image"] for i in items])}
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        ids = batch["input_ids"].to(self.device)
+        dropped = torch.rand(ids.shape[0]) < self.caption_dropout  # rows trained unconditionally
+        if dropped.any():
+            empty = self.tokenizer([""], padding="max_length", return_tensors="pt").input_ids.to(self.device)
+            ids = torch.where(dropped.to(self.device)[:, None], empty, ids)
+        with torch.no_grad():
+            cond = self.text_encoder(ids).last_hidden_state
+            latents = encode_latents(self.vae, batch["pixels"].to(self.device))
+        return denoising_loss(self.unet, self.scheduler, latents, cond), {}
+
+    def export(self, out: Path) -> None:
+        self.exporter(self.unet, out)

@@ -1,0 +1,46 @@
+"""The denoising objective shared by the base UNet, stage 2 and subject fine-tuning.
+
+Stable Diffusion's recipe: latents ``z0 = scaling_factor * VAE(x).sample()``, a uniform timestep
+``t``, ``z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps`` (DDPM, scaled_linear betas 0.00085..0.012,
+1000 steps) and the epsilon-prediction MSE ``|eps - unet(z_t, t, c)|^2``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDPMScheduler, PNDMScheduler, UNet2DConditionModel
+
+TRAIN_NOISE = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
+               "num_train_timesteps": 1000, "prediction_type": "epsilon"}
+
+
+def training_scheduler(config: dict | None = None) -> DDPMScheduler:
+    """The training noise schedule: a model folder's scheduler settings if given, else SD1.5's."""
+    keys = set(TRAIN_NOISE)
+    settings = {**TRAIN_NOISE, **{k: v for k, v in (config or {}).items() if k in keys}}
+    return DDPMScheduler(**settings)
+
+
+def inference_scheduler() -> PNDMScheduler:
+    """The default sampler saved with trained models: PNDM as in the original, SD1.5 noise settings."""
+    return PNDMScheduler(**TRAIN_NOISE, skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
+
+
+@torch.no_grad()
+def encode_latents(vae: AutoencoderKL, pixels: torch.Tensor) -> torch.Tensor:
+    """pixels (B, 3, H, W) in [-1, 1] -> scaled latents (B, C, H/f, W/f), sampled from the posterior."""
+    latents = vae.encode(pixels.to(vae.dtype)).latent_dist.sample()
+    return latents * vae.config.scaling_factor
+
+
+def denoising_loss(unet: UNet2DConditionModel, scheduler: DDPMScheduler, latents: torch.Tensor,
+                   cond: torch.Tensor) -> torch.Tensor:
+    """Epsilon MSE for latents (B, C, h, w) and conditioning (B, L, D); noise and timesteps from the
+    global torch RNG (reseeded each step by the loop)."""
+    noise = torch.randn(latents.shape, device=latents.device, dtype=torch.float32).to(latents.dtype)
+    steps = scheduler.config.num_train_timesteps
+    timesteps = torch.randint(0, steps, (latents.shape[0],), device="cpu").to(latents.device)
+    noisy = scheduler.add_noise(latents, noise, timesteps)
+    prediction = unet(noisy, timesteps, encoder_hidden_states=cond).sample
+    return F.mse_loss(prediction.float(), noise.float())

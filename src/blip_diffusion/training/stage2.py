@@ -1,0 +1,183 @@
+"""Stage 2: subject representation learning by prompted context generation (BLIP-Diffusion Sec. 3.2).
+
+The subject is alpha-composited on a random background (the input the subject encoder sees, with
+the class word); the target is the original picture, the text its caption with the subject
+embeddings spliced in at ``ctx_begin_pos``. Image encoder and VAE frozen; Q-Former, projection,
+text encoder and UNet trained. Per example, with probability ``subject_drop_prob`` the caption is
+encoded without subject embeddings, and with ``caption_dropout`` the text is empty (guidance).
+
+Ablation switches (paper Table 2): ``skip_stage1`` (a fresh Q-Former), ``freeze_text_encoder``,
+``class_text_to_qformer = false`` (queries read the image alone), ``subject_drop_prob = 0``.
+The result, ``OUT/model``, is a BlipDiffusionPipeline folder in the official layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate.utils import extract_model_from_parallel
+from torch import nn
+
+from blip_diffusion.errors import InputError
+from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
+from blip_diffusion.pipelines.image_processing import SubjectImageProcessor
+from blip_diffusion.pipelines.model_folder import load_component, load_qformer_tokenizer, read_json, read_model_index
+from blip_diffusion.training import loop
+from blip_diffusion.training.config import RunConfig, to_dict
+from blip_diffusion.training.data import FolderSubjects, ToySubjects, clip_pixels, unit_pixels
+from blip_diffusion.training.diffusion import denoising_loss, encode_latents, inference_scheduler, training_scheduler
+from blip_diffusion.training.subject_model import SubjectModel, fresh_qformer
+
+TEXT_ENCODER = ["blip_diffusion", "ContextCLIPTextModel"]
+QFORMER = ["blip_diffusion", "Blip2QFormerModel"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SubjectData:
+    kind: str = "toy"  # "toy" or "folder" (see docs/training.md)
+    path: str = ""  # folder: images + captions.jsonl (+ masks)
+    backgrounds: str = ""  # folder: background pictures for the composites
+    clipseg: str = ""  # folder: CLIPSeg model, for pictures without a mask
+    resolution: int = 64
+    seed: int = 2
+    caption: str = "prompt"  # toy only: "prompt" (class plus context) or "full" description
+    pool_size: int = 4096  # toy only: number of backgrounds
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage2Config:
+    out: str = "outputs/train/stage2"
+    base_model: str = "outputs/train/base/model"  # text-to-image folder: text_encoder, tokenizer, unet, vae
+    stage1_model: str = "outputs/train/stage1/model"  # qformer/, qformer_tokenizer/, image_processor/
+    skip_stage1: bool = False
+    freeze_text_encoder: bool = False
+    class_text_to_qformer: bool = True
+    subject_drop_prob: float = 0.15
+    caption_dropout: float = 0.05
+    ctx_begin_pos: int = 2  # after BOS and "a"
+    data: SubjectData = SubjectData()
+    run: RunConfig = RunConfig(max_steps=3000, batch_size=32, learning_rate=2e-4, warmup_steps=100)
+
+    def __post_init__(self) -> None:
+        if self.data.kind not in ("toy", "folder"):
+            raise InputError(f"data.kind must be 'toy' or 'folder', got {self.data.kind!r}")
+        for name in ("subject_drop_prob", "caption_dropout"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InputError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+
+
+def load_parts(config: Stage2Config, dtype: torch.dtype | None = None) -> dict[str, Any]:
+    """The components stage 2 starts from: base text-to-image model + stage-1 subject encoder."""
+    base, stage1 = Path(config.base_model), Path(config.stage1_model)
+    for folder, what in ((base, "base_model"), (stage1, "stage1_model")):
+        if not folder.is_dir():
+            raise InputError(f"{what} {folder} is not a folder: train that stage first or set {what}=FOLDER")
+    index = read_model_index(base)
+    parts = {name: load_component(base, name, index[name], dtype) for name in ("tokenizer", "unet", "vae")}
+    parts["text_encoder"] = load_component(base, "text_encoder", TEXT_ENCODER, dtype)
+    parts["qformer"] = load_component(stage1, "qformer", QFORMER, dtype)
+    vocab = parts["qformer"].embeddings.word_embeddings.num_embeddings
+    parts["qformer_tokenizer"] = load_qformer_tokenizer(stage1, None, vocab)
+    size = parts["qformer"].config.vision_config.image_size
+    processor = stage1 / "image_processor"
+    parts["image_processor"] = (SubjectImageProcessor.from_pretrained(processor) if processor.is_dir()
+                                else SubjectImageProcessor(size=(size, size)))
+    scheduler_file = base / "scheduler" / "scheduler_config.json"
+    parts["noise"] = training_scheduler(read_json(scheduler_file) if scheduler_file.is_file() else None)
+    if config.skip_stage1:
+        fresh_qformer(parts["qformer"])
+    width, text_width = parts["qformer"].config.qformer_config.hidden_size, parts["text_encoder"].config.hidden_size
+    if width != text_width:
+        raise InputError(f"the Q-Former's width {width} must equal the text encoder's {text_width}")
+    return parts
+
+
+class Stage2Task:
+    """Denoising the original picture from its caption with the composite's subject embeddings spliced in."""
+
+    def __init__(self, config: Stage2Config, parts: dict[str, Any], data: Any, device: torch.device,
+                 weight_dtype: torch.dtype):
+        self.config, self.parts, self.data, self.device = config, parts, data, device
+        self.subject = SubjectModel(parts["qformer"]).to(device)
+        self.text_encoder = parts["text_encoder"].to(device).requires_grad_(not config.freeze_text_encoder)
+        self.unet = parts["unet"].to(device)
+        self.vae = parts["vae"].to(device, weight_dtype).requires_grad_(False).eval()
+        if config.run.gradient_checkpointing:
+            self.unet.enable_gradient_checkpointing()
+            self.text_encoder.text_model.encoder.gradient_checkpointing = True
+        self.image_size = parts["qformer"].config.vision_config.image_size
+        self.num_queries = parts["qformer"].num_query_tokens
+
+    def modules(self) -> dict[str, nn.Module]:
+        trained = ["subject", "unet"] + ([] if self.config.freeze_text_encoder else ["text_encoder"])
+        return {name: getattr(self, name) for name in trained}
+
+    def dataset(self) -> Any:
+        return self.data
+
+    def collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        classes = self.parts["qformer_tokenizer"]([i["class"] for i in items], padding=True, return_tensors="pt")
+        tokenizer = self.parts["tokenizer"]
+        length = self.text_encoder.config.max_position_embeddings
+        subject_length = length - self.num_queries
+        captions = [i["caption"] for i in items]
+        return {"source": clip_pixels([i["source"] for i in items], self.image_size),
+                "target": unit_pixels([i["image"] for i in items]),
+                "class_ids": classes.input_ids, "class_mask": classes.attention_mask,
+                "ids_subject": tokenizer(captions, padding="max_length", truncation=True, max_length=subject_length,
+                                         return_tensors="pt").input_ids,
+                "ids_plain": tokenizer(captions, padding="max_length", truncation=True, max_length=length,
+                                       return_tensors="pt").input_ids,
+                "ids_empty": tokenizer([""] * len(items), padding="max_length", max_length=length,
+                                       return_tensors="pt").input_ids}
+
+    def subject_embeddings(self, batch: dict[str, Any]) -> torch.Tensor:
+        """The composite's subject embeddings (B, Q, D); the class word joins the queries unless ablated."""
+        pixels = batch["source"].to(self.device)
+        if not self.config.class_text_to_qformer:
+            return self.subject(pixels)
+        return self.subject(pixels, batch["class_ids"].to(self.device), batch["class_mask"].to(self.device))
+
+    def loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg, device = self.config, self.device
+        subjects = self.subject_embeddings(batch)  # (B, Q, D)
+        draw = torch.rand(len(subjects))
+        empty = draw < cfg.caption_dropout  # guidance: empty text, no subject
+        plain = ~empty & (torch.rand(len(subjects)) < cfg.subject_drop_prob)  # caption without subject
+        with_subject = (~empty & ~plain).to(device)
+        ids = torch.where(empty[:, None], batch["ids_empty"], batch["ids_plain"]).to(device)
+        cond = self.text_encoder(ids).last_hidden_state
+        if with_subject.any():
+            rows = with_subject.nonzero().squeeze(1)
+            spliced = self.text_encoder(batch["ids_subject"].to(device)[rows], subjects[rows], cfg.ctx_begin_pos)
+            cond = cond.index_put((rows,), spliced.last_hidden_state)
+        cond = cond + 0.0 * subjects.sum()  # every trained weight in the graph, whatever was dropped (DDP)
+        latents = encode_latents(self.vae, batch["target"].to(device))
+        loss = denoising_loss(self.unet, self.parts["noise"], latents, cond)
+        return loss, {"subject_rows": with_subject.float().mean().item()}
+
+    def export(self, out: Path) -> None:
+        parts = self.parts
+        pipe = BlipDiffusionPipeline(
+            tokenizer=parts["tokenizer"], text_encoder=extract_model_from_parallel(self.text_encoder).eval(),
+            vae=parts["vae"].float(), unet=extract_model_from_parallel(self.unet).eval(),
+            scheduler=inference_scheduler(), qformer=extract_model_from_parallel(self.subject).encoder.eval(),
+            image_processor=parts["image_processor"], qformer_tokenizer=parts["qformer_tokenizer"],
+            ctx_begin_pos=self.config.ctx_begin_pos)
+        pipe.save_pretrained(out)
+
+
+def stage2_data(data: SubjectData) -> Any:
+    if data.kind == "toy":
+        return ToySubjects(data.seed, data.resolution, data.caption, data.pool_size)
+    return FolderSubjects(data.path, data.backgrounds, data.resolution, data.clipseg, data.seed)
+
+
+def train_stage2(config: Stage2Config, resume: bool = False) -> Path:
+    parts = load_parts(config)
+    data = stage2_data(config.data)
+    return loop.train(lambda device, dtype: Stage2Task(config, parts, data, device, dtype), config.run,
+                      Path(config.out), to_dict(config), resume, name="stage2")
