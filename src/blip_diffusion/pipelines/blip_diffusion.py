@@ -24,6 +24,7 @@ from blip_diffusion.errors import InputError
 from blip_diffusion.models.ctx_clip import ContextCLIPTextModel
 from blip_diffusion.models.subject_encoder import SubjectEncoder
 from blip_diffusion.pipelines import model_folder
+from blip_diffusion.pipelines.acceleration import compile_pipeline
 from blip_diffusion.pipelines.image_processing import SubjectImageProcessor
 from blip_diffusion.pipelines.subjects import SubjectEmbedding, hash_file
 from blip_diffusion.utils.atomic import atomic_path
@@ -131,6 +132,11 @@ class BlipDiffusionPipeline(DiffusionPipeline):
     @staticmethod
     def _library_of(component: object) -> str:
         return component.__class__.__module__.split(".")[0]
+
+    def compile(self, mode: str | None = None, backend: str = "inductor", vae: bool = True) -> BlipDiffusionPipeline:
+        """Compile the UNet and VAE decoder (see :func:`acceleration.compile_pipeline`); returns ``self``."""
+        compile_pipeline(self, mode=mode, backend=backend, vae=vae)
+        return self
 
     # ------------------------------------------------------------------ subject embeddings
     @property
