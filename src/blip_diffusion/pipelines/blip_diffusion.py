@@ -197,6 +197,13 @@ class BlipDiffusionPipeline(DiffusionPipeline):
         embeds = embeds.to(self._execution_device, self.text_encoder.dtype).expand(batch_size, -1, -1)
         return embeds, category
 
+    def load_subject(self, folder: str | os.PathLike) -> SubjectEmbedding:
+        """Load a fine-tuned subject folder (``blip-diffusion finetune``): its UNet weights go into this
+        pipeline, and the returned subject embeddings generate it without reference images."""
+        from blip_diffusion.pipelines.finetuned_subject import load_finetuned_subject
+
+        return load_finetuned_subject(self, folder)
+
     # ------------------------------------------------------------------ text conditioning
     @staticmethod
     def build_prompt(prompt: str, target_category: str, prompt_strength: float, prompt_reps: int) -> str:

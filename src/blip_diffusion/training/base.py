@@ -106,7 +106,7 @@ def vae_config(part: VaePart) -> dict:
     blocks = len(part.block_out_channels)
     return {"block_out_channels": list(part.block_out_channels), "down_block_types": ["DownEncoderBlock2D"] * blocks,
             "up_block_types": ["UpDecoderBlock2D"] * blocks, "latent_channels": part.latent_channels,
-            "layers_per_block": 1, "norm_num_groups": 16, "sample_size": 64}
+            "layers_per_block": 1, "norm_num_groups": norm_groups(part.block_out_channels, 16), "sample_size": 64}
 
 
 def unet_config(part: UnetPart, cross_attention_dim: int, latent_channels: int, sample_size: int) -> dict:
@@ -116,7 +116,15 @@ def unet_config(part: UnetPart, cross_attention_dim: int, latent_channels: int, 
             "down_block_types": ["CrossAttnDownBlock2D"] * (blocks - 1) + ["DownBlock2D"],
             "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * (blocks - 1),
             "cross_attention_dim": cross_attention_dim, "attention_head_dim": part.attention_head_dim,
-            "norm_num_groups": 32 if min(part.block_out_channels) % 32 == 0 else 8}
+            "norm_num_groups": norm_groups(part.block_out_channels, 32)}
+
+
+def norm_groups(channels: tuple[int, ...], preferred: int) -> int:
+    """The largest group count up to ``preferred`` (a power of two) that divides every channel count."""
+    groups = preferred
+    while any(c % groups for c in channels):
+        groups //= 2
+    return groups
 
 
 def train_base(config: BaseConfig, resume: bool = False) -> Path:

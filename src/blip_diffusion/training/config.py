@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
-import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -118,10 +117,14 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build(cls: type[T], values: dict[str, Any], prefix: str = "") -> T:
-    """An instance of dataclass ``cls`` from nested overrides, every key and type checked."""
+def build(cls: type[T], values: dict[str, Any], prefix: str = "", default: T | None = None) -> T:
+    """An instance of dataclass ``cls`` from nested overrides, every key and type checked.
+
+    Overrides apply on top of ``default`` (for a nested section: the enclosing field's default
+    instance, so ``run.max_steps=5`` keeps that section's other non-class defaults).
+    """
     if not isinstance(values, dict):
-        raise InputError(f"{prefix or 'config'} must be a section (a table of keys), got {values!r}")
+        raise InputError(f"{prefix.rstrip('.') or 'config'} must be a section (a table of keys), got {values!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(values) - set(fields))
@@ -129,21 +132,30 @@ def build(cls: type[T], values: dict[str, Any], prefix: str = "") -> T:
         where = prefix.rstrip(".") or "the config"
         raise InputError(f"unknown key(s) {', '.join(prefix + k for k in unknown)} in {where}; "
                          f"valid keys: {', '.join(fields)}")
-    kwargs = {name: _convert(hints[name], value, prefix + name) for name, value in values.items()}
-    return cls(**kwargs)
+    kwargs = {}
+    for name, value in values.items():
+        inner = getattr(default, name) if default is not None else _field_default(fields[name])
+        kwargs[name] = _convert(hints[name], value, prefix + name, inner)
+    return dataclasses.replace(default, **kwargs) if default is not None else cls(**kwargs)
 
 
-def _convert(kind: Any, value: Any, key: str) -> Any:
+def _field_default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def _convert(kind: Any, value: Any, key: str, default: Any = None) -> Any:
     if dataclasses.is_dataclass(kind):
-        return build(kind, value, key + ".")
+        return build(kind, value, key + ".", default)
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin is tuple:
         items = value.split(",") if isinstance(value, _Text) else value
         if not isinstance(items, (list, tuple)):
             raise InputError(f"{key} must be a list of {args[0].__name__}, got {value!r}")
         return tuple(_convert(args[0], _Text(i) if isinstance(value, _Text) else i, key) for i in items)
-    if origin in (types.UnionType, typing.Union):  # "str | None" style: try each
-        return _convert(args[0], value, key)
     return _scalar(kind, value, key)
 
 

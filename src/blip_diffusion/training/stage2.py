@@ -52,6 +52,7 @@ class Stage2Config:
     out: str = "outputs/train/stage2"
     base_model: str = "outputs/train/base/model"  # text-to-image folder: text_encoder, tokenizer, unet, vae
     stage1_model: str = "outputs/train/stage1/model"  # qformer/, qformer_tokenizer/, image_processor/
+    qformer_tokenizer: str = ""  # "" = stage1_model/qformer_tokenizer
     skip_stage1: bool = False
     freeze_text_encoder: bool = False
     class_text_to_qformer: bool = True
@@ -80,7 +81,7 @@ def load_parts(config: Stage2Config, dtype: torch.dtype | None = None) -> dict[s
     parts["text_encoder"] = load_component(base, "text_encoder", TEXT_ENCODER, dtype)
     parts["qformer"] = load_component(stage1, "qformer", QFORMER, dtype)
     vocab = parts["qformer"].embeddings.word_embeddings.num_embeddings
-    parts["qformer_tokenizer"] = load_qformer_tokenizer(stage1, None, vocab)
+    parts["qformer_tokenizer"] = load_qformer_tokenizer(stage1, config.qformer_tokenizer or None, vocab)
     size = parts["qformer"].config.vision_config.image_size
     processor = stage1 / "image_processor"
     parts["image_processor"] = (SubjectImageProcessor.from_pretrained(processor) if processor.is_dir()

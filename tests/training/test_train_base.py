@@ -1,0 +1,77 @@
+"""Stage 0: each part's loss falls on a tiny model, and the assembled base model loads in diffusers."""
+
+import torch
+
+from blip_diffusion.training.base import clip_config, vae_config, unet_config
+from blip_diffusion.training.base_tasks import ClipTask, UnetTask, VaeTask, load_text_encoder
+from blip_diffusion.training.data import ToyCaptions
+from blip_diffusion.training.toy_tokenizers import toy_clip_tokenizer, toy_words
+
+from .conftest import fit, tiny_base_config
+
+CPU = torch.device("cpu")
+
+
+def test_toy_tokenizer_keeps_every_toy_word_whole():
+    tokenizer = toy_clip_tokenizer()
+    assert all(len(tokenizer(w, add_special_tokens=False).input_ids) == 1 for w in toy_words())
+
+
+def test_clip_contrastive_loss_falls():
+    config = tiny_base_config("unused")
+    tokenizer = toy_clip_tokenizer()
+    torch.manual_seed(0)
+    task = ClipTask(clip_config(config.clip, tokenizer, 32), tokenizer, ToyCaptions(0, 32), CPU, False)
+    losses = fit(task, 6, 2e-3, batch_size=6)
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_vae_reconstruction_loss_falls():
+    config = tiny_base_config("unused")
+    torch.manual_seed(0)
+    task = VaeTask(vae_config(config.vae), 1e-6, ToyCaptions(0, 32), CPU, False)
+    losses = fit(task, 6, 5e-3, batch_size=2)
+    assert losses[-1] < 0.75 * losses[0], losses
+
+
+def test_unet_denoising_loss_falls_and_caption_dropout_uses_the_empty_text(tiny_base):
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTokenizer
+
+    clip_dir = tiny_base.parent / "clip" / "model"
+    parts = {"text_encoder": load_text_encoder(clip_dir), "vae": AutoencoderKL.from_pretrained(tiny_base / "vae"),
+             "tokenizer": CLIPTokenizer.from_pretrained(clip_dir), "export": None}
+    config = tiny_base_config("unused")
+    torch.manual_seed(0)
+    cfg = unet_config(config.unet, 32, 4, 8)
+    task = UnetTask(cfg, parts, 0.0, ToyCaptions(0, 32), CPU, torch.float32, False)
+    losses = fit(task, 6, 2e-3)
+    assert losses[-1] < 0.7 * losses[0], losses
+    assert not any(p.requires_grad for p in task.text_encoder.parameters())
+    assert not any(p.requires_grad for p in task.vae.parameters())
+
+
+def test_base_model_loads_as_a_diffusers_pipeline(tiny_base):
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(tiny_base)
+    assert type(pipe).__name__ == "StableDiffusionPipeline"
+    assert (tiny_base / "clip" / "config.json").is_file()
+    pipe.set_progress_bar_config(disable=True)
+    image = pipe("a red star on the beach", num_inference_steps=2, height=32, width=32, output_type="np",
+                 generator=torch.Generator().manual_seed(0)).images
+    assert image.shape == (1, 32, 32, 3)
+
+
+def test_base_text_encoder_matches_the_trained_clip_tower(tiny_base):
+    from transformers import CLIPModel, CLIPTextModel
+
+    clip = CLIPModel.from_pretrained(tiny_base / "clip")
+    exported = CLIPTextModel.from_pretrained(tiny_base / "text_encoder")
+    ours = load_text_encoder(tiny_base / "clip")
+    ids = torch.tensor([[49, 10, 20, 30] + [clip.config.text_config.eos_token_id] * 3])
+    ids[0, 0] = clip.config.text_config.bos_token_id
+    with torch.no_grad():
+        reference = clip.text_model(ids).last_hidden_state
+        assert torch.allclose(exported(ids).last_hidden_state, reference, atol=1e-5)
+        assert torch.allclose(ours(ids).last_hidden_state, reference, atol=1e-5)
