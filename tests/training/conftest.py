@@ -63,12 +63,12 @@ def tiny_stage1(tiny_base, tmp_path_factory) -> Path:
     return train_stage1(tiny_stage1_config(tmp_path_factory.mktemp("stage1"), tiny_base / "clip"))
 
 
-def fixture_stage2_config(out: Path, steps: int = 2, extra: tuple[str, ...] = ()):
-    """Stage 2 from the small random fixture model (it has every component stage 2 needs)."""
+def tiny_stage2_config(out: Path, base: Path, stage1: Path, steps: int = 2, extra: tuple[str, ...] = ()):
+    """Stage 2 from the tiny base and stage-1 models of this session."""
     from blip_diffusion.training.stage2 import Stage2Config
 
-    overrides = [f"out={out}", f"base_model={FIXTURE_MODEL}", f"stage1_model={FIXTURE_MODEL}",
-                 f"qformer_tokenizer={QFORMER_TOKENIZER}", "data.resolution=64", *run_overrides("run.", steps, 2, 1e-3)]
+    overrides = [f"out={out}", f"base_model={base}", f"stage1_model={stage1}", "data.resolution=32",
+                 *run_overrides("run.", steps, 2, 1e-3)]
     return load(Stage2Config, None, [*overrides, *extra])
 
 

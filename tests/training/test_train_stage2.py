@@ -1,0 +1,87 @@
+"""Stage 2 on the tiny models of this session: the loss falls, frozen parts stay bitwise, the ablation switches."""
+
+import torch
+
+from blip_diffusion.models.loading import read_state_dict
+from blip_diffusion.training.stage2 import Stage2Task, load_parts, stage2_data, train_stage2
+
+from .conftest import fit, fixed_batch, state, tiny_stage2_config
+
+CPU = torch.device("cpu")
+
+
+def config_for(tmp_path, base, stage1, steps=2, extra=()):
+    return tiny_stage2_config(tmp_path, base, stage1, steps, extra)
+
+
+def make_task(tmp_path, base, stage1, extra=()):
+    config = config_for(tmp_path, base, stage1, extra=extra)
+    torch.manual_seed(0)
+    return Stage2Task(config, load_parts(config), stage2_data(config.data), CPU, torch.float32)
+
+
+def test_denoising_with_subject_loss_falls(tmp_path, tiny_base, tiny_stage1):
+    task = make_task(tmp_path, tiny_base, tiny_stage1, ("subject_drop_prob=0", "caption_dropout=0"))
+    losses = fit(task, 8, 2e-3, batch_size=2)
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_trained_parts_change_frozen_parts_stay_bitwise(tmp_path, tiny_base, tiny_stage1):
+    model = train_stage2(config_for(tmp_path / "run", tiny_base, tiny_stage1, steps=1,
+                                    extra=("subject_drop_prob=0", "caption_dropout=0")))
+    origin = {"qformer": tiny_stage1, "vae": tiny_base, "text_encoder": tiny_base, "unet": tiny_base}
+    for component, frozen in (("qformer", "visual_encoder."), ("vae", "")):
+        before, after = read_state_dict(origin[component] / component), read_state_dict(model / component)
+        for key, value in before.items():
+            if key.startswith(frozen):
+                assert torch.equal(after[key], value), key
+    qformer_before, qformer_after = read_state_dict(tiny_stage1 / "qformer"), read_state_dict(model / "qformer")
+    for prefix in ("query_tokens", "encoder.layer.0.crossattention", "proj_layer.dense1"):
+        keys = [k for k in qformer_before if k.startswith(prefix)]
+        assert any(not torch.equal(qformer_before[k], qformer_after[k]) for k in keys), prefix
+    for component in ("text_encoder", "unet"):
+        before, after = read_state_dict(origin[component] / component), read_state_dict(model / component)
+        assert any(not torch.equal(before[k], after[k]) for k in before), component
+
+
+def test_freeze_text_encoder_keeps_it_and_still_trains_the_qformer(tmp_path, tiny_base, tiny_stage1):
+    task = make_task(tmp_path, tiny_base, tiny_stage1, ("freeze_text_encoder=true",))
+    assert set(task.modules()) == {"subject", "unet"}
+    text_before = state(task.text_encoder)
+    task.loss(fixed_batch(task, 2))[0].backward()
+    assert all(p.grad is None for p in task.text_encoder.parameters())
+    assert task.subject.encoder.query_tokens.grad is not None
+    assert all(torch.equal(v, state(task.text_encoder)[k]) for k, v in text_before.items())
+
+
+def test_skip_stage1_starts_from_a_fresh_qformer_with_the_same_image_encoder(tmp_path, tiny_base, tiny_stage1):
+    normal = load_parts(config_for(tmp_path, tiny_base, tiny_stage1))["qformer"].state_dict()
+    fresh = load_parts(config_for(tmp_path, tiny_base, tiny_stage1, extra=("skip_stage1=true",)))["qformer"].state_dict()
+    for key in normal:
+        same = torch.equal(normal[key], fresh[key])
+        if key.startswith("visual_encoder.") or key.endswith("position_ids"):
+            assert same, key
+        elif not key.endswith(("LayerNorm.weight", "LayerNorm.bias", ".bias")):  # fresh ones, 1 and 0
+            assert not same, key
+
+
+def test_class_text_switch_decides_whether_the_word_reaches_the_queries(tmp_path, tiny_base, tiny_stage1):
+    for with_text in (True, False):
+        task = make_task(tmp_path, tiny_base, tiny_stage1, (f"class_text_to_qformer={str(with_text).lower()}",))
+        task.subject.eval()
+        batch = fixed_batch(task, 1)
+        other = dict(batch, **task.collate([dict(task.dataset()[0], **{"class": "kite"})]))
+        other["source"] = batch["source"]
+        with torch.no_grad():
+            same = torch.equal(task.subject_embeddings(batch), task.subject_embeddings(other))
+        assert same is not with_text
+
+
+def test_subject_drop_probability_sets_the_share_of_rows_with_a_subject(tmp_path, tiny_base, tiny_stage1):
+    kept = make_task(tmp_path, tiny_base, tiny_stage1, ("subject_drop_prob=0", "caption_dropout=0"))
+    assert kept.loss(fixed_batch(kept, 2))[1]["subject_rows"] == 1.0
+    dropped = make_task(tmp_path, tiny_base, tiny_stage1, ("subject_drop_prob=1",))
+    loss, logs = dropped.loss(fixed_batch(dropped, 2))
+    loss.backward()
+    assert logs["subject_rows"] == 0.0
+    assert torch.count_nonzero(dropped.subject.encoder.query_tokens.grad) == 0  # in the graph, no signal
