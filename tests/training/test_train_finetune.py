@@ -1,0 +1,80 @@
+"""Subject fine-tuning on the fixture model: a small LoRA folder that pipe.load_subject loads."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from blip_diffusion import BlipDiffusionPipeline
+from blip_diffusion.cli import finetune as finetune_cli
+from blip_diffusion.errors import InputError
+from blip_diffusion.pipelines.finetuned_subject import FINETUNE_FILE, LORA_FILE, SUBJECT_FILE
+from blip_diffusion.training.config import build
+from blip_diffusion.training.finetune import FinetuneTask, finetune, load_base
+
+from .conftest import DREAMBENCH, FIXTURE_MODEL, QFORMER_TOKENIZER, fit
+
+PHOTOS = [str(p) for p in sorted((DREAMBENCH / "dog").glob("*.jpg"))[:3]]
+
+
+def config(tmp_path, **values):
+    values = {"model": str(FIXTURE_MODEL), "subject": PHOTOS, "subject_class": "dog", "out": str(tmp_path / "dog"),
+              "qformer_tokenizer": str(QFORMER_TOKENIZER), **values}
+    values["run"] = {"max_steps": 2, "batch_size": 2, **values.get("run", {})}
+    return build(__import__("blip_diffusion.training.finetune", fromlist=["FinetuneConfig"]).FinetuneConfig, values)
+
+
+def generate(pipe, subject):
+    return pipe("on the beach", subject, num_inference_steps=2, height=64, width=64, output_type="np",
+                generator=torch.Generator().manual_seed(0), guidance_scale=1.0).images
+
+
+def test_finetune_loss_falls(tmp_path):
+    torch.manual_seed(0)
+    task = FinetuneTask(config(tmp_path, lora_rank=0, learning_rate=1e-3), load_base(config(tmp_path)), torch.device("cpu"))
+    losses = fit(task, 6, 1e-3, batch_size=3)
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_lora_subject_folder_loads_and_changes_generation(tmp_path):
+    out = finetune(config(tmp_path, run={"max_steps": 2}, learning_rate=1e-2))
+    assert {p.name for p in out.iterdir()} == {FINETUNE_FILE, SUBJECT_FILE, LORA_FILE}
+    assert sum(p.stat().st_size for p in out.iterdir()) < 5_000_000
+    assert json.loads((out / FINETUNE_FILE).read_text())["caption"] == "a dog"
+    pipe = BlipDiffusionPipeline.from_pretrained(FIXTURE_MODEL, qformer_tokenizer=QFORMER_TOKENIZER)
+    pipe.set_progress_bar_config(disable=True)
+    zero_shot = generate(pipe, pipe.encode_subject(PHOTOS, "dog"))
+    subject = pipe.load_subject(out)
+    tuned = generate(pipe, subject)
+    assert np.abs(tuned - zero_shot).max() > 1e-3
+    again = generate(pipe, pipe.load_subject(out))  # reloading replaces the adapter: same pictures
+    assert np.array_equal(tuned, again)
+
+
+def test_full_unet_and_dreambooth_outputs(tmp_path):
+    full = finetune(config(tmp_path, lora_rank=0, out=str(tmp_path / "full")))
+    assert (full / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    booth = finetune(config(tmp_path, method="dreambooth", out=str(tmp_path / "booth")))
+    info = json.loads((booth / FINETUNE_FILE).read_text())
+    assert info["caption"] == "a sks dog" and not (booth / SUBJECT_FILE).exists()
+    pipe = BlipDiffusionPipeline.from_pretrained(FIXTURE_MODEL, qformer_tokenizer=QFORMER_TOKENIZER)
+    with pytest.raises(InputError, match="has no subject embeddings"):
+        pipe.load_subject(booth)
+    before = generate(pipe, pipe.encode_subject(PHOTOS, "dog"))
+    after = generate(pipe, pipe.load_subject(full))
+    assert np.abs(after - before).max() > 0
+
+
+def test_cli_flags_map_onto_the_config(tmp_path, monkeypatch):
+    parser = argparse.ArgumentParser()
+    finetune_cli.add_arguments(parser)
+    seen = {}
+    monkeypatch.setattr("blip_diffusion.training.finetune.finetune", lambda c, resume: seen.setdefault("c", c) and tmp_path)
+    args = parser.parse_args(["--model", "m", "--subject", "a.png", "b.png", "--subject-class", "dog", "--out", "o",
+                              "--steps", "7", "--full-unet", "--method", "dreambooth"])
+    assert finetune_cli.run(args) == 0
+    made = seen["c"]
+    assert (made.run.max_steps, made.lora_rank, made.method, made.subject) == (7, 0, "dreambooth", ("a.png", "b.png"))
+    assert made.run.batch_size == 3  # untouched flags keep the config's defaults
