@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from blip_diffusion.errors import InputError
+
 # stage -> (config class, train function), imported when chosen
 STAGES: dict[str, tuple[str, str, str]] = {
     "base": ("blip_diffusion.training.base", "BaseConfig", "train_base"),
@@ -20,11 +22,24 @@ STAGES: dict[str, tuple[str, str, str]] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("stage", choices=sorted(STAGES), help="what to train")
-    parser.add_argument("--config", default=None, help="TOML or YAML file of overrides (configs/train/*.toml)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="further overrides with dotted keys, e.g. run.max_steps=100 out=outputs/x")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in the output folder")
-    parser.add_argument("--print-config", action="store_true", help="print the resolved config and stop")
+    parser.add_argument("options", nargs=argparse.REMAINDER, metavar="[--config FILE] [key=value ...] [--resume]",
+                        help="in any order: --config FILE (TOML/YAML overrides, configs/train/*.toml); key=value "
+                             "overrides with dotted keys (run.max_steps=100 out=outputs/x); --resume (continue "
+                             "from the newest checkpoint of the output folder); --print-config (print and stop)")
+
+
+def _options(options: list[str]) -> argparse.Namespace:
+    """The options after the stage, in any order (argparse alone cannot mix them with key=value)."""
+    parser = argparse.ArgumentParser(prog="blip-diffusion train STAGE", add_help=False)
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--print-config", action="store_true")
+    parser.add_argument("overrides", nargs="*")
+    try:
+        return parser.parse_intermixed_args(options)
+    except SystemExit as error:
+        raise InputError(f"train: cannot read the options {' '.join(options)!r}: expected "
+                         "[--config FILE] [key=value ...] [--resume] [--print-config]") from error
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,12 +47,13 @@ def run(args: argparse.Namespace) -> int:
 
     from blip_diffusion.training.config import load, to_dict
 
+    options = _options(args.options)
     module_name, config_name, train_name = STAGES[args.stage]
     module = importlib.import_module(module_name)
-    config = load(getattr(module, config_name), args.config, args.overrides)
-    if args.print_config:
+    config = load(getattr(module, config_name), options.config, options.overrides)
+    if options.print_config:
         print(json.dumps(to_dict(config), indent=2))
         return 0
-    model = getattr(module, train_name)(config, resume=args.resume)
+    model = getattr(module, train_name)(config, resume=options.resume)
     print(f"model: {model}")
     return 0
