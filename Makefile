@@ -10,7 +10,7 @@ DEMO_SUBJECT := assets/dreambench/dog/00.jpg assets/dreambench/dog/01.jpg assets
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e ".[test,eval,control]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,eval,control,train,app]"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stylize": ("stylize", "the look of a style image on the structure (canny edges) of another image"),
     "interpolate": ("interpolate", "frames between two subjects' embeddings: PNGs, a grid, a GIF (and an MP4)"),
     "multi-subject": ("multi_subject", 'several subjects in one prompt: "a [dog] dog and a [cat] cat"'),
+    "train": ("train", "train a stage: base (toy CLIP, VAE, UNet), stage1 (Q-Former), stage2 (subject representation)"),
+    "finetune": ("finetune", "fine-tune a subject in a few steps (LoRA by default) into a subject folder"),
     "eval": ("eval", "evaluate a model on a benchmark (DreamBench: DINO, CLIP-I, CLIP-T)"),
     "convert-lavis": ("convert_lavis", "convert a LAVIS BLIP-Diffusion checkpoint folder to the official layout"),
 }
