@@ -17,6 +17,7 @@ from blip_diffusion.errors import InputError
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("generate", "generate images of a subject in new contexts (zero-shot)"),
     "encode-subject": ("encode_subject", "encode a subject's photos once into a reusable subject file"),
+    "edit": ("edit", "put a subject into a generated or a real image (prompt-to-prompt, local blend)"),
     "stylize": ("stylize", "the look of a style image on the structure (canny edges) of another image"),
     "interpolate": ("interpolate", "frames between two subjects' embeddings: PNGs, a grid, a GIF (and an MP4)"),
     "multi-subject": ("multi_subject", 'several subjects in one prompt: "a [dog] dog and a [cat] cat"'),
