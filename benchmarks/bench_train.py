@@ -148,8 +148,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 5 CPU, 20 GPU)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", default=None, help="write the numbers to this file")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     steps = args.steps or (20 if device.type == "cuda" else 5)
     autocast = {"no": None, "fp16": torch.float16, "bf16": torch.bfloat16}[args.mixed_precision]

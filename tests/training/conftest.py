@@ -16,6 +16,16 @@ DREAMBENCH = Path(__file__).parent.parent.parent / "assets" / "dreambench"
 QUIET = ["log_with=none", "checkpoint_every=1000"]
 
 
+@pytest.fixture(scope="package", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from a second thread, and on a busy 2-core machine two OpenMP threads
+    wait on each other (a tiny stage-2 step measured 20x slower): these tests run on one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def run_overrides(prefix: str, steps: int, batch: int, lr: float, extra: tuple[str, ...] = ()) -> list[str]:
     """Overrides of one RunConfig section for a tiny, quiet run."""
     keys = [f"max_steps={steps}", f"batch_size={batch}", f"learning_rate={lr}", "warmup_steps=0",
@@ -38,7 +48,7 @@ def tiny_base_config(out: Path, steps: int = 2, parts: str = "clip,vae,unet", ex
     return load(BaseConfig, None, [*overrides, *extra])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tiny_base(tmp_path_factory) -> Path:
     """A stage-0 base model trained for 2 steps per part at 32x32 (8x8 latents)."""
     from blip_diffusion.training.base import train_base
@@ -56,7 +66,7 @@ def tiny_stage1_config(out: Path, vision: Path, steps: int = 2, extra: tuple[str
     return load(Stage1Config, None, [*overrides, *extra])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tiny_stage1(tiny_base, tmp_path_factory) -> Path:
     from blip_diffusion.training.stage1 import train_stage1
 

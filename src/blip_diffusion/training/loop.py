@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from diffusers.training_utils import EMAModel
 from torch import nn
@@ -61,6 +62,7 @@ def train(make_task: TaskFactory, run: RunConfig, out: Path, config: dict[str, A
     export_dir = Path(export_dir) if export_dir else out / "model"
     if checkpoint.checkpoint_dirs(out) and not resume:
         raise InputError(f"{out} already holds checkpoints: pass --resume to continue, or choose another output")
+    AcceleratorState._reset_state()  # a process may train several parts, each with its own precision
     accelerator = Accelerator(mixed_precision=run.mixed_precision, gradient_accumulation_steps=run.gradient_accumulation_steps,
                               log_with=_tracker(run), project_dir=str(out))
     set_seed(run.seed)

@@ -1,0 +1,36 @@
+"""The loop's pieces: which examples each process sees, optional TensorBoard, bf16 with checkpointing."""
+
+import sys
+
+from blip_diffusion.training import loop
+from blip_diffusion.training.base import train_base
+from blip_diffusion.training.batches import Shuffled, StepSampler
+from blip_diffusion.training.config import RunConfig
+
+from .conftest import tiny_base_config
+
+
+def test_processes_and_micro_batches_see_disjoint_examples_and_resume_continues_the_sequence():
+    full = [list(StepSampler(0, 3, 2, 2, 2, rank)) for rank in (0, 1)]
+    assert sorted(full[0] + full[1]) == list(range(24))
+    assert list(StepSampler(1, 3, 2, 2, 2, 0)) == full[0][4:]
+
+
+def test_shuffled_visits_every_item_once_per_epoch():
+    data = Shuffled(list("abcde"), seed=3)
+    first, second = [data[i] for i in range(5)], [data[i] for i in range(5, 10)]
+    assert sorted(first) == sorted(second) == list("abcde")
+
+
+def test_missing_tensorboard_turns_logging_off(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    assert loop._tracker(RunConfig()) is None
+    assert loop._tracker(RunConfig(log_with="none")) is None
+
+
+def test_bf16_gradient_checkpointing_and_tensorboard_run(tmp_path):
+    extra = ("vae.run.mixed_precision=bf16", "vae.run.gradient_checkpointing=true", "vae.run.log_with=tensorboard",
+             "vae.run.max_steps=1", "vae.run.log_every=1")
+    train_base(tiny_base_config(tmp_path, parts="vae", extra=extra))
+    assert (tmp_path / "vae" / "model" / "config.json").is_file()
+    assert list((tmp_path / "vae").rglob("events.out.tfevents.*"))
