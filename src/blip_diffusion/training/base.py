@@ -44,7 +44,7 @@ class ToyData:
 
 @dataclasses.dataclass(frozen=True)
 class ClipPart:
-    run: RunConfig = RunConfig(max_steps=1500, batch_size=64, learning_rate=5e-4, warmup_steps=100)
+    run: RunConfig = RunConfig(max_steps=800, batch_size=64, learning_rate=5e-4, warmup_steps=100)
     text_width: int = 64
     text_layers: int = 3
     vision_width: int = 64
@@ -56,15 +56,16 @@ class ClipPart:
 
 @dataclasses.dataclass(frozen=True)
 class VaePart:
-    run: RunConfig = RunConfig(max_steps=2000, batch_size=32, learning_rate=1e-3, warmup_steps=100)
-    block_out_channels: tuple[int, ...] = (32, 64, 64)  # 3 blocks: 64x64 pictures -> 16x16 latents
+    run: RunConfig = RunConfig(max_steps=1200, batch_size=16, learning_rate=1e-3, warmup_steps=100)
+    block_out_channels: tuple[int, ...] = (16, 32, 64)  # 3 blocks: 64x64 pictures -> 16x16 latents
     latent_channels: int = 4
+    mid_block_attention: bool = False  # self-attention at 16x16 in the middle: SD has it, the toy can do without
     kl_weight: float = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
 class UnetPart:
-    run: RunConfig = RunConfig(max_steps=3000, batch_size=32, learning_rate=5e-4, warmup_steps=100)
+    run: RunConfig = RunConfig(max_steps=2000, batch_size=32, learning_rate=5e-4, warmup_steps=100)
     block_out_channels: tuple[int, ...] = (64, 128, 128)
     layers_per_block: int = 1
     attention_head_dim: int = 8
@@ -106,7 +107,8 @@ def vae_config(part: VaePart) -> dict:
     blocks = len(part.block_out_channels)
     return {"block_out_channels": list(part.block_out_channels), "down_block_types": ["DownEncoderBlock2D"] * blocks,
             "up_block_types": ["UpDecoderBlock2D"] * blocks, "latent_channels": part.latent_channels,
-            "layers_per_block": 1, "norm_num_groups": norm_groups(part.block_out_channels, 16), "sample_size": 64}
+            "layers_per_block": 1, "norm_num_groups": norm_groups(part.block_out_channels, 16), "sample_size": 64,
+            "mid_block_add_attention": part.mid_block_attention}
 
 
 def unet_config(part: UnetPart, cross_attention_dim: int, latent_channels: int, sample_size: int) -> dict:

@@ -56,10 +56,8 @@ TaskFactory = Callable[[torch.device, torch.dtype], Task]
 
 def train(make_task: TaskFactory, run: RunConfig, out: Path, config: dict[str, Any], resume: bool = False,
           name: str = "train", export_dir: Path | None = None) -> Path:
-    """Train to ``run.max_steps`` into ``out`` (checkpoints in ``out/checkpoints``); export to
-    ``export_dir`` (default ``out/model``) and return it."""
-    out = Path(out)
-    export_dir = Path(export_dir) if export_dir else out / "model"
+    """Train to ``run.max_steps`` in ``out`` (checkpoints: ``out/checkpoints``); export to ``export_dir`` (``out/model``)."""
+    out, export_dir = Path(out), Path(export_dir or Path(out) / "model")
     if checkpoint.checkpoint_dirs(out) and not resume:
         raise InputError(f"{out} already holds checkpoints: pass --resume to continue, or choose another output")
     AcceleratorState._reset_state()  # a process may train several parts, each with its own precision

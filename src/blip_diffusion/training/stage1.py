@@ -68,7 +68,7 @@ class Stage1Config:
     itm_weight: float = 1.0
     itg_weight: float = 1.0
     data: CaptionData = CaptionData()
-    run: RunConfig = RunConfig(max_steps=1500, batch_size=32, learning_rate=5e-4, warmup_steps=100)
+    run: RunConfig = RunConfig(max_steps=800, batch_size=32, learning_rate=5e-4, warmup_steps=100)
 
     def __post_init__(self) -> None:
         if self.data.kind not in ("toy", "folder"):

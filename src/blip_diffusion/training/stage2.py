@@ -60,7 +60,7 @@ class Stage2Config:
     caption_dropout: float = 0.05
     ctx_begin_pos: int = 2  # after BOS and "a"
     data: SubjectData = SubjectData()
-    run: RunConfig = RunConfig(max_steps=3000, batch_size=32, learning_rate=2e-4, warmup_steps=100)
+    run: RunConfig = RunConfig(max_steps=2000, batch_size=32, learning_rate=2e-4, warmup_steps=100)
 
     def __post_init__(self) -> None:
         if self.data.kind not in ("toy", "folder"):
