@@ -24,9 +24,9 @@ SIZE_RANGES: dict[str, tuple[float, float]] = {
 MAX_ROTATION_DEGREES = 20.0  # beyond this a box starts to look like a kite
 EDGE_MARGIN = 0.02  # keeps the whole silhouette inside the picture
 BORDER_WIDTH = 0.14  # accent border, in subject radii
-STRIPE_PERIOD, STRIPE_SHARE = 0.42, 0.45
-DOT_SPACING, DOT_RADIUS = 0.5, 0.15
-CHECK_SIZE = 0.38
+STRIPE_PERIOD, STRIPE_SHARE = 0.5, 0.4
+DOT_SPACING, DOT_RADIUS = 0.6, 0.19
+CHECK_SIZE = 0.46
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +96,7 @@ def pattern_share(pattern: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     if pattern == "checkered":
         return np.mod(np.floor(u / CHECK_SIZE) + np.floor(v / CHECK_SIZE), 2.0).astype(np.float32)
     if pattern == "gradient":
-        return np.clip((v + 0.8) / 1.6, 0.0, 1.0)
+        return np.clip((v + 0.3) / 1.1, 0.0, 1.0)  # the body colour keeps the upper part
     raise ValueError(f"pattern={pattern!r}; expected one of solid, striped, dotted, checkered, gradient")
 
 
