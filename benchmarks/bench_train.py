@@ -24,7 +24,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.bench_generate import build_sd15, peak_memory_gib, sync  # noqa: E402
+from benchmarks.bench_generate import build_sd15, peak_memory_gib, sync
 
 CONFIGS = ROOT / "configs" / "train"
 SUBJECT = sorted((ROOT / "assets" / "dreambench" / "dog").glob("*.jpg"))[:3]
@@ -61,7 +61,7 @@ def time_task(task, batch_size: int, steps: int, warmup: int, device: torch.devi
     return steps / (time.perf_counter() - start), peak_memory_gib(device)
 
 
-def toy_tasks(folder: Path, device: torch.device):  # noqa: ANN201
+def toy_tasks(folder: Path, device: torch.device):
     """(name, batch size, task factory) of every toy stage, from the committed toy configs."""
     from blip_diffusion.training import base, base_tasks, stage1, stage2
     from blip_diffusion.training.config import load
@@ -78,7 +78,7 @@ def toy_tasks(folder: Path, device: torch.device):  # noqa: ANN201
         base.vae_config(base_config.vae), 1e-6, data, device, False)
     model = folder / "base" / "model"
 
-    def unet_task():  # noqa: ANN202
+    def unet_task():
         from diffusers import AutoencoderKL
         from transformers import CLIPTokenizer
 
@@ -100,18 +100,18 @@ def toy_tasks(folder: Path, device: torch.device):  # noqa: ANN201
     yield from finetune_tasks(str(folder / "s2-model"), device, lambda: _stage2_model(s2, folder))
 
 
-def _stage2_model(config, folder: Path) -> None:  # noqa: ANN001
+def _stage2_model(config, folder: Path) -> None:
     from blip_diffusion.training import stage2
 
     stage2.Stage2Task(config, stage2.load_parts(config), None, torch.device("cpu"), torch.float32).export(folder / "s2-model")
 
 
-def finetune_tasks(model: str, device: torch.device, prepare=None, parts=None):  # noqa: ANN001, ANN201
+def finetune_tasks(model: str, device: torch.device, prepare=None, parts=None):
     from blip_diffusion.training.finetune import FinetuneConfig, FinetuneTask, load_base
 
     config = FinetuneConfig(model=model, subject=tuple(map(str, SUBJECT)), subject_class="dog", out="unused")
 
-    def task():  # noqa: ANN202
+    def task():
         if prepare:
             prepare()
         return FinetuneTask(config, parts() if parts else load_base(config), device)
@@ -119,11 +119,11 @@ def finetune_tasks(model: str, device: torch.device, prepare=None, parts=None): 
     yield "fine-tune (LoRA r4, batch 3)", config.run.batch_size, task
 
 
-def sd15_tasks(device: torch.device):  # noqa: ANN201
+def sd15_tasks(device: torch.device):
     """Stage 2 and fine-tuning with the real architecture and random weights."""
+    from blip_diffusion.training.data import ToySubjects
     from blip_diffusion.training.diffusion import training_scheduler
     from blip_diffusion.training.stage2 import Stage2Config, Stage2Task, SubjectData
-    from blip_diffusion.training.data import ToySubjects
 
     pipe = build_sd15(torch.device("cpu"))
     parts = {name: getattr(pipe, name) for name in ("tokenizer", "text_encoder", "unet", "vae", "qformer",
@@ -133,7 +133,7 @@ def sd15_tasks(device: torch.device):  # noqa: ANN201
     yield "stage 2 (SD1.5 size, batch 4)", 4, lambda: Stage2Task(config, parts, ToySubjects(0, 512), device,
                                                                    torch.float32)
 
-    def finetune_parts():  # noqa: ANN202
+    def finetune_parts():
         from blip_diffusion.utils.images import load_image
 
         subject = pipe.encode_subject(list(map(str, SUBJECT)), "dog")

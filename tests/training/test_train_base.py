@@ -2,7 +2,7 @@
 
 import torch
 
-from blip_diffusion.training.base import clip_config, vae_config, unet_config
+from blip_diffusion.training.base import clip_config, unet_config, vae_config
 from blip_diffusion.training.base_tasks import ClipTask, UnetTask, VaeTask, load_text_encoder
 from blip_diffusion.training.data import ToyCaptions
 from blip_diffusion.training.toy_tokenizers import toy_clip_tokenizer, toy_words

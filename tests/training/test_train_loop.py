@@ -2,7 +2,7 @@
 
 import sys
 
-from blip_diffusion.training import loop
+from blip_diffusion.training import tracking
 from blip_diffusion.training.base import train_base
 from blip_diffusion.training.batches import Shuffled, StepSampler
 from blip_diffusion.training.config import RunConfig
@@ -24,8 +24,8 @@ def test_shuffled_visits_every_item_once_per_epoch():
 
 def test_missing_tensorboard_turns_logging_off(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard", None)
-    assert loop._tracker(RunConfig()) is None
-    assert loop._tracker(RunConfig(log_with="none")) is None
+    assert tracking.tracker(RunConfig()) is None
+    assert tracking.tracker(RunConfig(log_with="none")) is None
 
 
 def test_bf16_gradient_checkpointing_and_tensorboard_run(tmp_path):

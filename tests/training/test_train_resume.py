@@ -15,7 +15,7 @@ from blip_diffusion.errors import InputError
 from blip_diffusion.training.base import train_base
 from blip_diffusion.training.checkpoint import checkpoint_dirs
 
-from .conftest import tiny_base_config  # noqa: I001
+from .conftest import tiny_base_config
 
 # VAE part only (the fastest), with EMA and gradient accumulation so both are resumed too
 EXTRA = ("vae.run.max_steps=2", "vae.run.checkpoint_every=1", "vae.run.ema_decay=0.9",

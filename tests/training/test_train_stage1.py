@@ -44,7 +44,11 @@ def test_hard_negatives_never_draw_an_identical_text():
 
 
 def test_frozen_tower_unchanged_qformer_and_ln_vision_trained(tiny_base, tiny_stage1):
-    from blip_diffusion.training.subject_model import blip2_vision_config, read_clip_vision, vision_state_from_clip
+    from blip_diffusion.training.subject_model import (
+        blip2_vision_config,
+        read_clip_vision,
+        vision_state_from_clip,
+    )
 
     clip_config, clip_state = read_clip_vision(tiny_base / "clip")
     initial = vision_state_from_clip(clip_state, blip2_vision_config(clip_config, 1), False)

@@ -36,7 +36,7 @@ def read_finetune_info(folder: str | os.PathLike) -> dict:
     return json.loads(path.read_text())
 
 
-def load_finetuned_subject(pipe, folder: str | os.PathLike) -> SubjectEmbedding:  # noqa: ANN001 - a BlipDiffusionPipeline
+def load_finetuned_subject(pipe, folder: str | os.PathLike) -> SubjectEmbedding:
     """Put the subject's UNet weights into ``pipe`` (replacing a previously loaded subject's LoRA) and
     return its subject embeddings."""
     folder = Path(folder)

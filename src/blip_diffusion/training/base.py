@@ -44,7 +44,7 @@ class ToyData:
 
 @dataclasses.dataclass(frozen=True)
 class ClipPart:
-    run: RunConfig = RunConfig(max_steps=800, batch_size=64, learning_rate=5e-4, warmup_steps=100)
+    run: RunConfig = RunConfig(max_steps=800, batch_size=64, learning_rate=5e-4, warmup_steps=100)  # noqa: RUF009 (frozen)
     text_width: int = 64
     text_layers: int = 3
     vision_width: int = 64
@@ -56,7 +56,7 @@ class ClipPart:
 
 @dataclasses.dataclass(frozen=True)
 class VaePart:
-    run: RunConfig = RunConfig(max_steps=1200, batch_size=16, learning_rate=1e-3, warmup_steps=100)
+    run: RunConfig = RunConfig(max_steps=1200, batch_size=16, learning_rate=1e-3, warmup_steps=100)  # noqa: RUF009 (frozen)
     block_out_channels: tuple[int, ...] = (16, 32, 64)  # 3 blocks: 64x64 pictures -> 16x16 latents
     latent_channels: int = 4
     mid_block_attention: bool = False  # self-attention at 16x16 in the middle: SD has it, the toy can do without
@@ -65,7 +65,7 @@ class VaePart:
 
 @dataclasses.dataclass(frozen=True)
 class UnetPart:
-    run: RunConfig = RunConfig(max_steps=2000, batch_size=32, learning_rate=5e-4, warmup_steps=100)
+    run: RunConfig = RunConfig(max_steps=2000, batch_size=32, learning_rate=5e-4, warmup_steps=100)  # noqa: RUF009 (frozen)
     block_out_channels: tuple[int, ...] = (64, 128, 128)
     layers_per_block: int = 1
     attention_head_dim: int = 8

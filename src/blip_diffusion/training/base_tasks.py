@@ -59,14 +59,26 @@ class ClipTask:
             self.tokenizer.save_pretrained(tmp)
 
 
+class VaeRoundTrip(torch.nn.Module):
+    """Encode, sample, decode in one ``forward`` (what DDP wraps): pixels -> (reconstruction, KL per image)."""
+
+    def __init__(self, vae: AutoencoderKL):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        posterior = self.vae.encode(pixels).latent_dist
+        return self.vae.decode(posterior.sample()).sample, posterior.kl()
+
+
 class VaeTask:
     """A tiny AutoencoderKL: MSE reconstruction of toy photos plus ``kl_weight`` times the KL term."""
 
     def __init__(self, config: dict[str, Any], kl_weight: float, data: ToyCaptions, device: torch.device,
                  gradient_checkpointing: bool):
-        self.vae = AutoencoderKL.from_config(config).to(device)
+        self.vae = VaeRoundTrip(AutoencoderKL.from_config(config).to(device))
         if gradient_checkpointing:
-            self.vae.enable_gradient_checkpointing()
+            self.vae.vae.enable_gradient_checkpointing()
         self.kl_weight, self.data, self.device = kl_weight, data, device
 
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -80,16 +92,15 @@ class VaeTask:
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         pixels = batch["pixels"].to(self.device)
-        posterior = self.vae.encode(pixels).latent_dist
-        reconstruction = self.vae.decode(posterior.sample()).sample
+        reconstruction, kl = self.vae(pixels)
         mse = torch.nn.functional.mse_loss(reconstruction.float(), pixels.float())
-        kl = posterior.kl().mean() / pixels[0].numel()
+        kl = kl.mean() / pixels[0].numel()
         return mse + self.kl_weight * kl, {"mse": mse.item(), "kl": kl.item()}
 
     @torch.no_grad()
     def export(self, out: Path) -> None:
         """Save with ``scaling_factor`` = 1 / std of the latents of 256 photos (SD's unit-variance rule)."""
-        vae = extract_model_from_parallel(self.vae).eval()
+        vae = extract_model_from_parallel(self.vae).vae.eval()
         pixels = unit_pixels([self.data[-1 - i]["image"] for i in range(256)]).to(self.device)
         latents = torch.cat([vae.encode(chunk).latent_dist.sample() for chunk in pixels.split(32)])
         vae.register_to_config(scaling_factor=float(1.0 / latents.float().std()))

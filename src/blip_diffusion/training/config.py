@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
+
+import tomllib
 
 from blip_diffusion.errors import InputError
 
@@ -189,14 +190,3 @@ def load(cls: type[T], path: str | Path | None = None, overrides: list[str] = ()
 def to_dict(config: Any) -> dict[str, Any]:
     """The resolved config as plain data (tuples become lists), for JSON beside checkpoints."""
     return json.loads(json.dumps(dataclasses.asdict(config)))
-
-
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config -> {"run.max_steps": 10, ...} with scalar values, as trackers want."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[prefix + key] = value if isinstance(value, (int, float, str, bool)) else str(value)
-    return flat

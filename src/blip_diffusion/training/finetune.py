@@ -25,10 +25,14 @@ from torch import nn
 
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
-from blip_diffusion.pipelines.finetuned_subject import (BLIP_METHOD, FINETUNE_FILE, FULL_UNET_FOLDER, LORA_FILE,
-                                                        SUBJECT_FILE)
+from blip_diffusion.pipelines.finetuned_subject import (
+    BLIP_METHOD,
+    FINETUNE_FILE,
+    FULL_UNET_FOLDER,
+    LORA_FILE,
+    SUBJECT_FILE,
+)
 from blip_diffusion.pipelines.model_folder import load_component, read_model_index
-from blip_diffusion.pipelines.subjects import SubjectEmbedding
 from blip_diffusion.training import loop
 from blip_diffusion.training.batches import Shuffled
 from blip_diffusion.training.checkpoint import CHECKPOINTS
@@ -54,8 +58,8 @@ class FinetuneConfig:
     learning_rate: float = 0.0  # 0 = 1e-4 with LoRA, 5e-6 (the paper's) for the full UNet
     flip: bool = True  # horizontal flips of the photos
     keep_checkpoints: bool = False
-    run: RunConfig = RunConfig(max_steps=40, batch_size=3, lr_schedule="constant", weight_decay=0.01,
-                               checkpoint_every=40, log_with="none")
+    run: RunConfig = RunConfig(max_steps=40, batch_size=3, lr_schedule="constant",  # noqa: RUF009 (frozen)
+                               weight_decay=0.01, checkpoint_every=40, log_with="none")
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -7,7 +7,6 @@ TensorBoard through accelerate's trackers and a progress bar with loss and throu
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, Protocol
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from diffusers.training_utils import EMAModel
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -25,11 +24,13 @@ from tqdm.auto import tqdm
 from blip_diffusion.errors import InputError
 from blip_diffusion.training import checkpoint
 from blip_diffusion.training.batches import StepSampler, seed_everything_for
-from blip_diffusion.training.config import RunConfig, flatten
+from blip_diffusion.training.config import RunConfig
 from blip_diffusion.training.optim import make_lr_schedule, make_optimizer
+from blip_diffusion.training.tracking import flatten, tracker
 
-logger = logging.getLogger(__name__)
 WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# DDP: ablations and dropped subjects leave some trained weights out of some steps' graphs
+UNUSED_OK = DistributedDataParallelKwargs(find_unused_parameters=True)
 
 
 class Task(Protocol):
@@ -56,13 +57,13 @@ TaskFactory = Callable[[torch.device, torch.dtype], Task]
 
 def train(make_task: TaskFactory, run: RunConfig, out: Path, config: dict[str, Any], resume: bool = False,
           name: str = "train", export_dir: Path | None = None) -> Path:
-    """Train to ``run.max_steps`` in ``out`` (checkpoints: ``out/checkpoints``); export to ``export_dir`` (``out/model``)."""
+    """Train to ``run.max_steps`` in ``out`` (``out/checkpoints``); export to ``export_dir`` (``out/model``)."""
     out, export_dir = Path(out), Path(export_dir or Path(out) / "model")
     if checkpoint.checkpoint_dirs(out) and not resume:
         raise InputError(f"{out} already holds checkpoints: pass --resume to continue, or choose another output")
     AcceleratorState._reset_state()  # a process may train several parts, each with its own precision
     accelerator = Accelerator(mixed_precision=run.mixed_precision, gradient_accumulation_steps=run.gradient_accumulation_steps,
-                              log_with=_tracker(run), project_dir=str(out))
+                              log_with=tracker(run), project_dir=str(out), kwargs_handlers=[UNUSED_OK])
     set_seed(run.seed)
     task = make_task(accelerator.device, WEIGHT_DTYPES[run.mixed_precision])
     names, modules = zip(*task.modules().items())
@@ -76,7 +77,7 @@ def train(make_task: TaskFactory, run: RunConfig, out: Path, config: dict[str, A
     ema = EMAModel(trained, decay=run.ema_decay) if run.ema_decay else None
     accelerator.register_for_checkpointing(schedule, *([ema] if ema else []))
     start = checkpoint.restore(accelerator, out) if resume else 0
-    if _tracker(run):
+    if tracker(run):
         accelerator.init_trackers(name, config=flatten(config))
     loader = DataLoader(task.dataset(), batch_size=run.batch_size, num_workers=run.num_workers,
                         collate_fn=task.collate, sampler=StepSampler(
@@ -135,15 +136,3 @@ def _finish(accelerator: Accelerator, task: Task, ema: EMAModel | None, trained:
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return export_dir
-
-
-def _tracker(run: RunConfig) -> str | None:
-    """TensorBoard when asked for and installed (an optional dependency), else no tracker."""
-    if run.log_with == "none":
-        return None
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        logger.warning("tensorboard is not installed: training metrics are not logged (pip install tensorboard)")
-        return None
-    return run.log_with

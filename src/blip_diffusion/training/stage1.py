@@ -19,13 +19,17 @@ import torch.nn.functional as F
 from accelerate.utils import extract_model_from_parallel
 from safetensors.torch import save_file
 from torch import nn
-from transformers import Blip2QFormerConfig, BertTokenizer
+from transformers import BertTokenizer, Blip2QFormerConfig
 
 from blip_diffusion.errors import InputError
 from blip_diffusion.models.stage1_heads import Stage1Heads
 from blip_diffusion.models.subject_encoder import SubjectEncoder
 from blip_diffusion.pipelines.image_processing import SubjectImageProcessor
-from blip_diffusion.pipelines.model_folder import QFORMER_TOKENIZER_FOLDER, load_qformer_tokenizer, save_component
+from blip_diffusion.pipelines.model_folder import (
+    QFORMER_TOKENIZER_FOLDER,
+    load_qformer_tokenizer,
+    save_component,
+)
 from blip_diffusion.training import loop
 from blip_diffusion.training.batches import Shuffled
 from blip_diffusion.training.config import RunConfig, to_dict
@@ -68,7 +72,7 @@ class Stage1Config:
     itm_weight: float = 1.0
     itg_weight: float = 1.0
     data: CaptionData = CaptionData()
-    run: RunConfig = RunConfig(max_steps=800, batch_size=32, learning_rate=5e-4, warmup_steps=100)
+    run: RunConfig = RunConfig(max_steps=800, batch_size=32, learning_rate=5e-4, warmup_steps=100)  # noqa: RUF009 (frozen)
 
     def __post_init__(self) -> None:
         if self.data.kind not in ("toy", "folder"):

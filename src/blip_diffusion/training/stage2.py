@@ -24,11 +24,21 @@ from torch import nn
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
 from blip_diffusion.pipelines.image_processing import SubjectImageProcessor
-from blip_diffusion.pipelines.model_folder import load_component, load_qformer_tokenizer, read_json, read_model_index
+from blip_diffusion.pipelines.model_folder import (
+    load_component,
+    load_qformer_tokenizer,
+    read_json,
+    read_model_index,
+)
 from blip_diffusion.training import loop
 from blip_diffusion.training.config import RunConfig, to_dict
 from blip_diffusion.training.data import FolderSubjects, ToySubjects, clip_pixels, unit_pixels
-from blip_diffusion.training.diffusion import denoising_loss, encode_latents, inference_scheduler, training_scheduler
+from blip_diffusion.training.diffusion import (
+    denoising_loss,
+    encode_latents,
+    inference_scheduler,
+    training_scheduler,
+)
 from blip_diffusion.training.subject_model import SubjectModel, fresh_qformer
 
 TEXT_ENCODER = ["blip_diffusion", "ContextCLIPTextModel"]
@@ -60,7 +70,7 @@ class Stage2Config:
     caption_dropout: float = 0.05
     ctx_begin_pos: int = 2  # after BOS and "a"
     data: SubjectData = SubjectData()
-    run: RunConfig = RunConfig(max_steps=2000, batch_size=32, learning_rate=2e-4, warmup_steps=100)
+    run: RunConfig = RunConfig(max_steps=2000, batch_size=32, learning_rate=2e-4, warmup_steps=100)  # noqa: RUF009 (frozen)
 
     def __post_init__(self) -> None:
         if self.data.kind not in ("toy", "folder"):
@@ -111,6 +121,7 @@ class Stage2Task:
             self.text_encoder.text_model.encoder.gradient_checkpointing = True
         self.image_size = parts["qformer"].config.vision_config.image_size
         self.num_queries = parts["qformer"].num_query_tokens
+        self.text_length = parts["text_encoder"].config.max_position_embeddings
 
     def modules(self) -> dict[str, nn.Module]:
         trained = ["subject", "unet"] + ([] if self.config.freeze_text_encoder else ["text_encoder"])
@@ -122,7 +133,7 @@ class Stage2Task:
     def collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         classes = self.parts["qformer_tokenizer"]([i["class"] for i in items], padding=True, return_tensors="pt")
         tokenizer = self.parts["tokenizer"]
-        length = self.text_encoder.config.max_position_embeddings
+        length = self.text_length
         subject_length = length - self.num_queries
         captions = [i["caption"] for i in items]
         return {"source": clip_pixels([i["source"] for i in items], self.image_size),
