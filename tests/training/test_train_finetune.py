@@ -78,3 +78,20 @@ def test_cli_flags_map_onto_the_config(tmp_path, monkeypatch):
     made = seen["c"]
     assert (made.run.max_steps, made.lora_rank, made.method, made.subject) == (7, 0, "dreambooth", ("a.png", "b.png"))
     assert made.run.batch_size == 3  # untouched flags keep the config's defaults
+
+
+def test_dreambooth_lora_loads_into_the_base_text_to_image_pipeline(tmp_path, tiny_base):
+    from diffusers import StableDiffusionPipeline
+
+    out = finetune(config(tmp_path, model=str(tiny_base), method="dreambooth", learning_rate=1e-2,
+                          out=str(tmp_path / "booth")))
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_base)
+    pipe.set_progress_bar_config(disable=True)
+
+    def draw():
+        return pipe("a sks dog", num_inference_steps=2, height=32, width=32, output_type="np",
+                    generator=torch.Generator().manual_seed(0)).images
+
+    before = draw()
+    pipe.load_lora_weights(out, weight_name=LORA_FILE)
+    assert np.abs(draw() - before).max() > 0
