@@ -26,6 +26,7 @@ def test_overrides_keep_the_section_defaults(tmp_path):
 
 
 def test_yaml_file(tmp_path):
+    pytest.importorskip("yaml")
     path = tmp_path / "c.yaml"
     path.write_text("skip_stage1: true\nrun:\n  learning_rate: 1\n")
     config = load(Stage2Config, path)

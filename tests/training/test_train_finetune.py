@@ -16,6 +16,8 @@ from blip_diffusion.training.finetune import FinetuneTask, finetune, load_base
 
 from .conftest import DREAMBENCH, FIXTURE_MODEL, QFORMER_TOKENIZER, fit
 
+pytest.importorskip("peft")  # LoRA; an optional dependency until it joins pyproject.toml
+
 PHOTOS = [str(p) for p in sorted((DREAMBENCH / "dog").glob("*.jpg"))[:3]]
 
 

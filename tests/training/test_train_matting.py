@@ -7,7 +7,6 @@ import shutil
 import numpy as np
 import pytest
 from PIL import Image
-from scipy import ndimage
 
 from blip_diffusion.errors import InputError
 from blip_diffusion.toyworld import CaptionDataset
@@ -17,6 +16,8 @@ from blip_diffusion.training.matting import AUTO_MASKS, closed_form_alpha, trima
 from .conftest import DREAMBENCH, FIXTURES
 
 CLIPSEG = FIXTURES / "clipseg-tiny"
+pytest.importorskip("pymatting")  # closed-form matting; brings scipy
+from scipy import ndimage
 
 
 def band_trimap(alpha: np.ndarray, width: int) -> np.ndarray:

@@ -19,8 +19,6 @@ import numpy as np
 import torch
 from accelerate.utils import extract_model_from_parallel
 from diffusers import StableDiffusionPipeline
-from peft import LoraConfig
-from peft.utils import get_peft_model_state_dict
 from torch import nn
 
 from blip_diffusion.errors import InputError
@@ -112,6 +110,8 @@ class FinetuneTask:
         self.config, self.parts, self.device = config, parts, device
         self.unet = parts["unet"].to(device)
         if config.lora_rank:
+            from peft import LoraConfig
+
             self.unet.requires_grad_(False)
             self.unet.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_rank,
                                              init_lora_weights="gaussian", target_modules=LORA_TARGETS))
@@ -170,6 +170,8 @@ class FinetuneTask:
             embeds = extract_model_from_parallel(self.subject).embeds.detach()[0].cpu()
             dataclasses.replace(subject, embeds=embeds).save(out / SUBJECT_FILE)
         if cfg.lora_rank:
+            from peft.utils import get_peft_model_state_dict
+
             with atomic_path(out / LORA_FILE) as tmp:
                 tmp.mkdir()
                 StableDiffusionPipeline.save_lora_weights(
