@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -13,6 +14,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 LOCALHOST = "127.0.0.1"
+TINY = {"Steps": 2, "Width": 64, "Height": 64, "Long side": 64}  # label prefix -> value
 
 
 def free_port() -> int:
@@ -22,7 +24,7 @@ def free_port() -> int:
 
 
 def start_app(ctx: AppContext):
-    """The app for ``ctx``, serving in the background on a free localhost port."""
+    """The app for ``ctx``, serving in the background on a free localhost port: (gr.Blocks, url)."""
     from blip_diffusion.app.gradio_app import build_app, launch  # imports gradio
 
     app = build_app(ctx)
@@ -45,13 +47,43 @@ def open_app(context, url: str):
     return page
 
 
-def fill_generate(page, photo: Path, prompt: str, seed: int, side: int = 64, steps: int = 2) -> None:
+def open_tab(page, name: str, tab_id: str):
+    """Select the tab called ``name``; returns a locator of its panel (labels repeat across tabs)."""
+    page.get_by_role("tab", name=name).click()
+    panel = page.locator(f"#tab-{tab_id}")
+    panel.wait_for()
+    return panel
+
+
+def upload(panel, elem_id: str, *paths: Path) -> None:
+    """Put files into the upload component ``elem_id`` and wait until they are listed."""
+    panel.locator(f"#{elem_id} input[type=file]").set_input_files([str(p) for p in paths])
+    for path in paths:
+        panel.locator(f'#{elem_id} a[download="{path.name}"]').wait_for()
+
+
+def field(panel, label: str, exact: bool = False):
+    """The field whose label is ``label`` (or, unless ``exact``, starts with it)."""
+    pattern = re.compile(r"^\s*" + re.sub(r"([\\^$.*+?()\[\]{}|])", r"\\\1", label))  # no "\ ": JS rejects it
+    return panel.get_by_label(label if exact else pattern, exact=exact or None)
+
+
+def fill(panel, values: dict[str, object], exact: bool = False) -> None:
+    """Type each value into the field whose label is (or, unless ``exact``, starts with) its key."""
+    for label, value in values.items():
+        field(panel, label, exact).fill(str(value))
+
+
+def fill_tiny(panel, values: dict[str, object] = TINY) -> None:
+    """Sampling settings (by default the tests' 2 steps at 64 px) on whichever of the fields the tab has."""
+    for label, value in values.items():
+        if field(panel, label).count():
+            field(panel, label).fill(str(value))
+
+
+def fill_generate(page, photo: Path, prompt: str, seed: int) -> None:
     """Fill the zero-shot tab: one subject photo, class 'dog', tiny settings."""
-    page.locator("#generate-subject input[type=file]").set_input_files(str(photo))
-    page.locator(f'#generate-subject a[download="{photo.name}"]').wait_for()
-    page.get_by_label("Subject class word").fill("dog")
-    page.get_by_label("Prompt", exact=True).fill(prompt)
-    page.get_by_label("Seed (image i: seed + i)").fill(str(seed))
-    page.get_by_label("Steps", exact=False).fill(str(steps))
-    page.get_by_label("Width", exact=False).fill(str(side))
-    page.get_by_label("Height", exact=False).fill(str(side))
+    panel = open_tab(page, "Zero-shot generation", "generate")
+    upload(panel, "generate-subject", photo)
+    fill(panel, {"Subject class word": "dog", "Prompt": prompt, "Seed (image i: seed + i)": seed}, exact=True)
+    fill_tiny(panel)

@@ -10,6 +10,7 @@ import pytest
 from blip_diffusion.app.limits import Limits
 from blip_diffusion.cli import serve
 from blip_diffusion.errors import InputError
+from tests.conftest import FIXTURE_MODEL
 
 gr = pytest.importorskip("gradio")
 
@@ -26,16 +27,18 @@ def test_serve_binds_to_localhost_and_passes_its_limits(monkeypatch, pipe, capsy
     launched = {}
 
     def fake_launch(app, ctx, host, port):
-        launched.update(host=host, port=port, limits=ctx.limits, examples=ctx.examples_dir)
+        launched.update(host=host, port=port, ctx=ctx)
         return f"http://{host}:{port}/"
 
     monkeypatch.setattr(gradio_app, "launch", fake_launch)
     monkeypatch.setattr(serve, "load_pipeline", lambda args: pipe)
     monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: None)
     assert serve.run(_parse("--max-steps", "8", "--max-upload-mb", "2.5")) == 0
+    ctx = launched["ctx"]
     assert launched["host"] == "127.0.0.1" and launched["port"] == 7860
-    assert launched["limits"] == Limits(max_steps=8, max_upload_mb=2.5)
-    assert launched["examples"] == serve.EXAMPLES_DIR
+    assert ctx.limits == Limits(max_steps=8, max_upload_mb=2.5) and ctx.examples_dir == serve.EXAMPLES_DIR
+    assert ctx.control_pipe.unet is pipe.unet  # the bundled ControlNet on the shared components
+    assert ctx.model == str(serve.BUNDLED_MODEL) and ctx.subjects_dir == ctx.out_dir / "subjects"
     assert "serving http://127.0.0.1:7860/ (API: http://127.0.0.1:7860/?view=api)" in capsys.readouterr().out
 
 
@@ -49,3 +52,7 @@ def test_a_busy_port_or_a_bad_limit_is_an_input_error(monkeypatch, pipe):
         port = busy.getsockname()[1]
         with pytest.raises(InputError, match=f"--port {port}: cannot listen there"):
             serve.run(_parse("--port", str(port)))
+
+
+def test_a_model_without_a_controlnet_gets_no_control_pipeline(pipe):
+    assert serve.load_control_pipeline(_parse("--model", str(FIXTURE_MODEL)), pipe) is None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import gradio as gr
 
 from blip_diffusion.app.context import AppContext
-from blip_diffusion.app.tabs import generate
+from blip_diffusion.app.tabs import control, edit, finetune, generate, interpolate, multi_subject, stylize
 
-TABS = (generate,)  # one module per feature, in display order
 # System fonts: the default theme would fetch Google Fonts, and the server works offline.
 THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                           font_mono=["ui-monospace", "monospace"])
@@ -19,9 +20,17 @@ def build_app(ctx: AppContext) -> gr.Blocks:
     with gr.Blocks(title="BLIP-Diffusion", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as app:
         gr.Markdown(_header(ctx))
         with gr.Tabs():
-            for tab in TABS:
+            for tab in feature_tabs(ctx):
                 tab.build(ctx)
     return app.queue(max_size=ctx.limits.queue_size, default_concurrency_limit=1)
+
+
+def feature_tabs(ctx: AppContext) -> list[ModuleType]:
+    """The tab modules this server can offer, in display order: structure control and style transfer
+    need a ControlNet, fine-tuning needs the model's source and a folder for the subjects."""
+    control_tabs = [control, stylize] if ctx.control_pipe is not None else []
+    finetune_tab = [finetune] if ctx.subjects_dir is not None and ctx.model else []
+    return [generate, *finetune_tab, *control_tabs, edit, interpolate, multi_subject]
 
 
 def launch(app: gr.Blocks, ctx: AppContext, host: str, port: int) -> str:

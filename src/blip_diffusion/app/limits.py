@@ -27,6 +27,9 @@ class Limits:
     max_images: int = field(default=4, metadata={"help": "most images per request"})
     max_steps: int = field(default=100, metadata={"help": "most denoising steps per request"})
     max_side: int = field(default=768, metadata={"help": "largest image width or height, in pixels"})
+    max_frames: int = field(default=16, metadata={"help": "most frames of an interpolation"})
+    max_finetune_steps: int = field(default=200,
+                                    metadata={"help": "most optimizer steps of a fine-tuning run"})
     queue_size: int = field(default=16,
                             metadata={"help": "most requests waiting; more are refused as 'queue full'"})
 

@@ -34,3 +34,11 @@ def read_subject(files: Sequence[str] | None, limits: Limits) -> list[Path] | st
         check_upload(limits, paths[0])
         return str(paths[0])
     return read_photos(files, limits)
+
+
+def read_image(file: str | None, limits: Limits, label: str) -> Path:
+    """The path of one uploaded image (``label`` names it in errors), within the upload and pixel caps."""
+    if not file:
+        raise InputError(f"no {label}: upload an image")
+    check_upload(limits, file)
+    return Path(file)

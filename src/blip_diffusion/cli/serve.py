@@ -9,8 +9,24 @@ from pathlib import Path
 
 from blip_diffusion.app.context import AppContext
 from blip_diffusion.app.limits import Limits, flag
-from blip_diffusion.cli.common import REPO_ROOT, add_model_arguments, load_pipeline
+from blip_diffusion.cli.common import (
+    BUNDLED_MODEL,
+    BUNDLED_QFORMER_TOKENIZER,
+    DTYPES,
+    REPO_ROOT,
+    add_model_arguments,
+    load_pipeline,
+)
+from blip_diffusion.cli.generate import BUNDLED_CONTROLNET_MODEL
 from blip_diffusion.errors import InputError
+from blip_diffusion.pipelines import model_folder
+from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
+from blip_diffusion.pipelines.controlnet import (
+    CONTROLNET_ENTRY,
+    BlipDiffusionControlNetPipeline,
+    load_controlnet,
+    load_controlnets,
+)
 
 LOCALHOST = "127.0.0.1"
 EXAMPLES_DIR = REPO_ROOT / "assets" / "dreambench"
@@ -18,6 +34,9 @@ EXAMPLES_DIR = REPO_ROOT / "assets" / "dreambench"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
+    parser.add_argument("--controlnet", nargs="+", default=None, metavar="FOLDER",
+                        help="diffusers ControlNet folders or Hub ids for structure control and style "
+                             "transfer (default: the model's own ControlNet, if it has one)")
     parser.add_argument("--host", default=LOCALHOST,
                         help=f"address to listen on (default {LOCALHOST}: this machine only; "
                              "0.0.0.0: the network)")
@@ -25,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None,
                         help="keep generated images and subject files here "
                              "(default: a temporary folder, removed on exit)")
+    parser.add_argument("--subjects", default=None,
+                        help="folder of fine-tuned subjects, listed and reusable in the UI "
+                             "(default: OUT/subjects)")
     for item in fields(Limits):
         parser.add_argument(f"--{flag(item.name)}", type=type(item.default), default=item.default,
                             help=f"{item.metadata['help']} (default {item.default})")
@@ -36,9 +58,16 @@ def run(args: argparse.Namespace) -> int:
 
     limits = Limits(**{item.name: getattr(args, item.name) for item in fields(Limits)})
     pipe = load_pipeline(args)
+    control_pipe = load_control_pipeline(args, pipe)
+    if control_pipe is None:
+        print("no ControlNet: the structure control and style transfer tabs are off (see --controlnet)")
     with tempfile.TemporaryDirectory(prefix="blip-diffusion-serve-") as tmp:
         out = Path(args.out) if args.out else Path(tmp)
-        ctx = AppContext(pipe, limits, out, EXAMPLES_DIR if EXAMPLES_DIR.is_dir() else None)
+        ctx = AppContext(
+            pipe, limits, out, EXAMPLES_DIR if EXAMPLES_DIR.is_dir() else None, control_pipe,
+            model=str(args.model or BUNDLED_MODEL), qformer_tokenizer=_qformer_tokenizer(args),
+            subjects_dir=Path(args.subjects) if args.subjects else out / "subjects",
+        )
         app = build_app(ctx)
         try:
             url = launch(app, ctx, args.host, args.port)
@@ -50,3 +79,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"serving {url} (API: {url}?view=api); Ctrl-C stops")
         app.block_thread()
     return 0
+
+
+def load_control_pipeline(
+    args: argparse.Namespace, pipe: BlipDiffusionPipeline
+) -> BlipDiffusionControlNetPipeline | None:
+    """``pipe`` plus the --controlnet ControlNets, or its model folder's own (the bundled ControlNet
+    for the bundled model); None when there are none."""
+    dtype = DTYPES[args.dtype]
+    if args.controlnet:
+        nets = [load_controlnet(name, dtype) for name in args.controlnet]
+        controlnet = nets[0] if len(nets) == 1 else nets
+    else:
+        root = model_folder.resolve_model_folder(args.model) if args.model else BUNDLED_CONTROLNET_MODEL
+        if not any(CONTROLNET_ENTRY.fullmatch(name) for name in model_folder.read_model_index(root)):
+            return None
+        controlnet = load_controlnets(root, dtype)
+    return BlipDiffusionControlNetPipeline.from_base(pipe, controlnet).to(pipe.device)
+
+
+def _qformer_tokenizer(args: argparse.Namespace) -> str | None:
+    if args.qformer_tokenizer:
+        return str(args.qformer_tokenizer)
+    return str(BUNDLED_QFORMER_TOKENIZER) if args.model is None else None
