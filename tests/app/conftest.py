@@ -28,8 +28,9 @@ def server(pipe, tmp_path_factory):
                     max_side=128, max_frames=4, max_finetune_steps=4)
     control_pipe = BlipDiffusionControlNetPipeline.from_base(pipe, load_controlnets(CONTROLNET_MODEL, None))
     folder = tmp_path_factory.mktemp("app")
-    ctx = AppContext(pipe, limits, folder / "out", ASSETS / "dreambench", control_pipe, model=str(FIXTURE_MODEL),
-                     qformer_tokenizer=str(QFORMER_TOKENIZER), subjects_dir=folder / "subjects")
+    ctx = AppContext(pipe, limits, folder / "out", ASSETS / "dreambench", control_pipe,
+                     model=str(FIXTURE_MODEL), qformer_tokenizer=str(QFORMER_TOKENIZER),
+                     subjects_dir=folder / "subjects")
     app, url = start_app(ctx)
     yield SimpleNamespace(url=url, limits=limits, ctx=ctx)
     app.close()

@@ -43,7 +43,8 @@ def generate_scene(page: Page) -> None:
 def finetune_scene(page: Page) -> None:
     panel = open_tab(page, "Fine-tune a subject", "finetune")
     upload(panel, "finetune-photos", *PHOTOS["dog"])
-    fill(panel, {"New subject's name": "my_dog", "Subject class word": "dog", "Prompt": "in the snow"}, exact=True)
+    fill(panel, {"New subject's name": "my_dog", "Subject class word": "dog", "Prompt": "in the snow"},
+         exact=True)
     fill(panel, {"Fine-tuning steps": 4})
     panel.get_by_role("button", name="Fine-tune").click()
     expect(panel.locator("#finetune-status")).to_contain_text("Fine-tuned my_dog", timeout=TIMEOUT_MS)
@@ -106,8 +107,9 @@ def api_scene(page: Page) -> None:
 
 
 SCENES: dict[str, Callable[[Page], None]] = {  # file name: scene
-    "generate": generate_scene, "finetune": finetune_scene, "control": control_scene, "stylize": stylize_scene,
-    "edit": edit_scene, "interpolate": interpolate_scene, "multi_subject": multi_subject_scene, "api": api_scene,
+    "generate": generate_scene, "finetune": finetune_scene, "control": control_scene,
+    "stylize": stylize_scene, "edit": edit_scene, "interpolate": interpolate_scene,
+    "multi_subject": multi_subject_scene, "api": api_scene,
 }
 
 

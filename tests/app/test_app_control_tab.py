@@ -33,9 +33,9 @@ def test_control_tab_previews_the_edges_and_follows_them(page):
 
 def test_controlled_images_are_those_of_a_direct_call(server):
     _, files, control_map = Client(server.url, verbose=False).predict(
-        files=[handle_file(str(DOG))], subject_class="dog", prompt="on the beach", control_file=handle_file(str(CAT)),
-        mode="canny edges of the photo", low=100, high=200, scale=1.0, negative_prompt="", seed=4, steps=2,
-        guidance=7.5, long_side=64, num_images=1, api_name="/control")
+        files=[handle_file(str(DOG))], subject_class="dog", prompt="on the beach",
+        control_file=handle_file(str(CAT)), mode="canny edges of the photo", low=100, high=200, scale=1.0,
+        negative_prompt="", seed=4, steps=2, guidance=7.5, long_side=64, num_images=1, api_name="/control")
     edges = canny_edges(CAT, 100, 200)
     expected = server.ctx.control_pipe("on the beach", [DOG], edges, "dog", num_inference_steps=2, height=64,
                                        width=64, generator=[torch.Generator().manual_seed(4)]).images[0]

@@ -20,8 +20,8 @@ from blip_diffusion.pipelines.editing import BlipDiffusionEditPipeline  # after 
 
 TIMEOUT_MS = 120_000
 # the fixture UNet has two resolution levels: attention maps 1 or 2 times smaller than the latents
-ATTENTION = {"cross_replace": 0.8, "self_replace": 0.4, "self_downsample": 2, "blend": True, "blend_threshold": 0.3,
-             "blend_downsample": 2}
+ATTENTION = {"cross_replace": 0.8, "self_replace": 0.4, "self_downsample": 2, "blend": True,
+             "blend_threshold": 0.3, "blend_downsample": 2}
 
 
 def test_edit_tab_shows_the_source_the_edit_and_the_mask(page):
@@ -38,10 +38,10 @@ def test_edit_tab_shows_the_source_the_edit_and_the_mask(page):
 @pytest.mark.parametrize("real", [None, CAT], ids=["generated", "real"])
 def test_edits_are_those_of_the_editing_pipeline(server, pipe, real):
     source, edited, mask, files = Client(server.url, verbose=False).predict(
-        files=[handle_file(str(DOG))], subject_class="dog", target_class="", source_class="cat" if real else "",
-        prompt="sitting on a sofa", target_prompt="", image=handle_file(str(real)) if real else None,
-        null_text=False, **ATTENTION, negative_prompt="", seed=3, steps=2, guidance=7.5, width=64, height=64,
-        api_name="/edit")
+        files=[handle_file(str(DOG))], subject_class="dog", target_class="",
+        source_class="cat" if real else "", prompt="sitting on a sofa", target_prompt="",
+        image=handle_file(str(real)) if real else None, null_text=False, **ATTENTION, negative_prompt="",
+        seed=3, steps=2, guidance=7.5, width=64, height=64, api_name="/edit")
     expected = BlipDiffusionEditPipeline.from_pipeline(pipe).edit(
         "sitting on a sofa", [DOG], "dog", source_class="cat" if real else None, image=real,
         attention=AttentionEditConfig(0.8, 0.4, 2, 0.3, 2), num_inference_steps=2, height=64, width=64,

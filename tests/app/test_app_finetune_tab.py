@@ -17,7 +17,8 @@ from gradio_client.exceptions import AppError  # after the skip
 from blip_diffusion.app.tabs.finetune import lora_subject  # after the skip
 
 TIMEOUT_MS = 180_000
-FAST = {"negative_prompt": "", "seed": 0, "steps": 2, "guidance": 7.5, "width": 64, "height": 64, "num_images": 1}
+FAST = {"negative_prompt": "", "seed": 0, "steps": 2, "guidance": 7.5, "width": 64, "height": 64,
+        "num_images": 1}
 
 
 def _zero_shot(pipe) -> np.ndarray:
@@ -62,6 +63,7 @@ def test_a_finetuned_subject_changes_only_its_own_request(server, pipe):
 ])
 def test_bad_finetune_requests_are_refused(server, name, steps, word, message):
     with pytest.raises(AppError, match=message):
-        Client(server.url, verbose=False).predict(name=name, files=[handle_file(str(DOG))], subject_class=word,
-                                                  steps=steps, seed=0, api_name="/finetune")
+        client = Client(server.url, verbose=False)
+        client.predict(name=name, files=[handle_file(str(DOG))], subject_class=word, steps=steps, seed=0,
+                       api_name="/finetune")
     assert not (server.ctx.subjects_dir / name).exists()

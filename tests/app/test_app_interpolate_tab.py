@@ -1,4 +1,4 @@
-"""Interpolation in Chromium: the animation and the frames appear; the API's GIF and frames against the pipeline."""
+"""Interpolation in Chromium: the animation and frames appear; the API's GIF and frames vs the pipeline."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def test_interpolate_tab_shows_the_animation_and_its_frames(page):
     fill_tiny(panel)
     panel.get_by_role("button", name="Interpolate").click()
     expect(panel.locator("#interpolate-gallery img")).to_have_count(3, timeout=TIMEOUT_MS)
-    expect(panel.locator("#interpolate-animation img")).to_have_attribute("src", re.compile(r"interpolation\.gif$"))
+    animation = panel.locator("#interpolate-animation img")
+    expect(animation).to_have_attribute("src", re.compile(r"interpolation\.gif$"))
 
 
 def test_the_gif_runs_from_subject_a_to_subject_b(server, pipe):

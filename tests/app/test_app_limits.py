@@ -18,8 +18,8 @@ def test_limits_must_be_positive():
         Limits(max_steps=0)
 
 
-@pytest.mark.parametrize("value, expected",
-                         [(3, 3), (3.0, 3), (None, None), (2.5, None), (float("nan"), None), (float("inf"), None)])
+@pytest.mark.parametrize("value, expected", [(3, 3), (3.0, 3), (None, None), (2.5, None),
+                                             (float("nan"), None), (float("inf"), None)])
 def test_whole_number(value, expected):
     if expected is None:
         with pytest.raises(InputError, match="steps must be a whole number"):

@@ -47,7 +47,8 @@ def test_a_subject_the_prompt_does_not_name_is_refused(server):
     from gradio_client.exceptions import AppError
 
     client = Client(server.url, verbose=False)
-    with pytest.raises(AppError, match=r"subjects given but not referenced in the prompt: cat \(write \[name\]\)"):
+    message = r"subjects given but not referenced in the prompt: cat \(write \[name\]\)"
+    with pytest.raises(AppError, match=message):
         client.predict(prompt="a [dog] dog", name_1="dog", files_1=[handle_file(str(DOG))], class_1="dog",
                        region_1="anywhere", name_2="cat", files_2=[handle_file(str(CAT))], class_2="cat",
                        region_2="anywhere", name_3="", files_3=[], class_3="", region_3="anywhere",

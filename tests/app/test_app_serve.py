@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from blip_diffusion.app.limits import Limits
 from blip_diffusion.cli import serve
 from blip_diffusion.errors import InputError
+from tests.app.conftest import CONTROLNET_MODEL
 from tests.conftest import FIXTURE_MODEL
 
 gr = pytest.importorskip("gradio")
@@ -56,3 +58,10 @@ def test_a_busy_port_or_a_bad_limit_is_an_input_error(monkeypatch, pipe):
 
 def test_a_model_without_a_controlnet_gets_no_control_pipeline(pipe):
     assert serve.load_control_pipeline(_parse("--model", str(FIXTURE_MODEL)), pipe) is None
+
+
+def test_a_model_with_several_controlnets_must_name_one(pipe, tmp_path):
+    index = json.loads((CONTROLNET_MODEL / "model_index.json").read_text())
+    (tmp_path / "model_index.json").write_text(json.dumps({**index, "controlnet_1": index["controlnet"]}))
+    with pytest.raises(InputError, match=f"has 2 ControlNets .* --controlnet {tmp_path / 'controlnet'}"):
+        serve.load_control_pipeline(_parse("--model", str(tmp_path)), pipe)

@@ -1,4 +1,4 @@
-"""Style transfer in Chromium: the structure's edges and the stylised image appear; the API against stylize()."""
+"""Style transfer in Chromium: the structure's edges and the stylised image appear; the API vs stylize()."""
 
 from __future__ import annotations
 

@@ -34,8 +34,8 @@ EXAMPLES_DIR = REPO_ROOT / "assets" / "dreambench"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-    parser.add_argument("--controlnet", nargs="+", default=None, metavar="FOLDER",
-                        help="diffusers ControlNet folders or Hub ids for structure control and style "
+    parser.add_argument("--controlnet", default=None, metavar="FOLDER",
+                        help="a diffusers ControlNet folder or Hub id for structure control and style "
                              "transfer (default: the model's own ControlNet, if it has one)")
     parser.add_argument("--host", default=LOCALHOST,
                         help=f"address to listen on (default {LOCALHOST}: this machine only; "
@@ -84,16 +84,19 @@ def run(args: argparse.Namespace) -> int:
 def load_control_pipeline(
     args: argparse.Namespace, pipe: BlipDiffusionPipeline
 ) -> BlipDiffusionControlNetPipeline | None:
-    """``pipe`` plus the --controlnet ControlNets, or its model folder's own (the bundled ControlNet
-    for the bundled model); None when there are none."""
+    """``pipe`` plus the --controlnet ControlNet, or its model folder's own (the bundled ControlNet
+    for the bundled model); None when there is none. The tabs give one control map: one ControlNet."""
     dtype = DTYPES[args.dtype]
     if args.controlnet:
-        nets = [load_controlnet(name, dtype) for name in args.controlnet]
-        controlnet = nets[0] if len(nets) == 1 else nets
+        controlnet = load_controlnet(args.controlnet, dtype)
     else:
         root = model_folder.resolve_model_folder(args.model) if args.model else BUNDLED_CONTROLNET_MODEL
-        if not any(CONTROLNET_ENTRY.fullmatch(name) for name in model_folder.read_model_index(root)):
+        names = sorted(filter(CONTROLNET_ENTRY.fullmatch, model_folder.read_model_index(root)))
+        if not names:
             return None
+        if len(names) > 1:
+            raise InputError(f"{root} has {len(names)} ControlNets ({', '.join(names)}); the web UI drives "
+                             f"one: choose it with --controlnet {root / names[0]}")
         controlnet = load_controlnets(root, dtype)
     return BlipDiffusionControlNetPipeline.from_base(pipe, controlnet).to(pipe.device)
 
