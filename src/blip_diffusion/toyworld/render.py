@@ -23,10 +23,10 @@ SIZE_RANGES: dict[str, tuple[float, float]] = {
 }
 MAX_ROTATION_DEGREES = 20.0  # beyond this a box starts to look like a kite
 EDGE_MARGIN = 0.02  # keeps the whole silhouette inside the picture
-BORDER_WIDTH = 0.14  # accent border, in subject radii
+BORDER_WIDTH = 0.11  # accent border, in subject radii
 STRIPE_PERIOD, STRIPE_SHARE = 0.5, 0.4
-DOT_SPACING, DOT_RADIUS = 0.6, 0.19
-CHECK_SIZE = 0.46
+DOT_SPACING, DOT_RADIUS = 0.6, 0.17
+CHECK_SIZE = 0.45
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,12 +87,11 @@ def pattern_share(pattern: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return np.zeros_like(u)
     if pattern == "striped":
         return (np.mod(v + 1.0, STRIPE_PERIOD) < STRIPE_PERIOD * STRIPE_SHARE).astype(np.float32)
-    if pattern == "dotted":
-        row = np.floor(v / DOT_SPACING)
+    if pattern == "dotted":  # rows of dots, every other row shifted by half a step; one dot at the centre
+        row = np.round(v / DOT_SPACING)
         shifted = u + 0.5 * DOT_SPACING * np.mod(row, 2.0)
         du = shifted - DOT_SPACING * np.round(shifted / DOT_SPACING)
-        dv = v - DOT_SPACING * (row + 0.5)
-        return (np.hypot(du, dv) < DOT_RADIUS).astype(np.float32)
+        return (np.hypot(du, v - DOT_SPACING * row) < DOT_RADIUS).astype(np.float32)
     if pattern == "checkered":
         return np.mod(np.floor(u / CHECK_SIZE) + np.floor(v / CHECK_SIZE), 2.0).astype(np.float32)
     if pattern == "gradient":
@@ -127,7 +126,7 @@ def _shine(
 ) -> np.ndarray:
     """A glossy look: darker towards the rim, plus a white specular spot."""
     depth = np.clip(-sdf / 0.5, 0.0, 1.0)[..., None]
-    glint = 0.9 * np.exp(-((u - spot[0]) ** 2 + (v - spot[1]) ** 2) / (2 * 0.16**2))[..., None]
+    glint = 0.9 * np.exp(-((u - spot[0]) ** 2 + (v - spot[1]) ** 2) / (2 * 0.13**2))[..., None]
     return (colour * (0.68 + 0.32 * depth)) * (1.0 - glint) + glint
 
 

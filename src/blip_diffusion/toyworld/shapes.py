@@ -71,11 +71,11 @@ def heart(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def moon(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return np.maximum(_circle(u, v, 0.0, 0.0, 0.92), -_circle(u, v, 0.45, -0.2, 0.72))
+    return np.maximum(_circle(u, v, 0.0, 0.0, 0.92), -_circle(u, v, 0.5, -0.22, 0.66))
 
 
 def ring(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return np.abs(np.hypot(u, v) - 0.72) - 0.22
+    return np.abs(np.hypot(u, v) - 0.66) - 0.28
 
 
 def cup(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -118,8 +118,8 @@ HIGHLIGHTS: dict[str, tuple[float, float]] = {
     "box": (-0.28, -0.28),
     "kite": (-0.12, -0.28),
     "heart": (-0.35, -0.25),
-    "moon": (-0.55, 0.05),
-    "ring": (-0.51, -0.51),
+    "moon": (-0.6, 0.05),
+    "ring": (-0.47, -0.47),
     "cup": (-0.3, -0.25),
     "bell": (-0.15, -0.4),
     "fish": (-0.4, -0.12),

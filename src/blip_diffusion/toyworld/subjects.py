@@ -26,15 +26,15 @@ SIZES: tuple[str, ...] = ("small", "medium", "large")
 
 # sRGB of each colour word, in [0, 1]; far enough apart to survive the lighting jitter of a photo.
 PALETTE: dict[str, tuple[float, float, float]] = {
-    "red": (0.86, 0.12, 0.12),
-    "orange": (0.97, 0.55, 0.10),
-    "yellow": (0.96, 0.88, 0.16),
-    "green": (0.16, 0.66, 0.22),
-    "blue": (0.14, 0.34, 0.88),
-    "purple": (0.55, 0.22, 0.75),
-    "pink": (0.98, 0.56, 0.76),
-    "white": (0.96, 0.96, 0.96),
-    "black": (0.08, 0.08, 0.08),
+    "red": (0.85, 0.08, 0.10),
+    "orange": (1.0, 0.50, 0.0),
+    "yellow": (0.98, 0.92, 0.15),
+    "green": (0.12, 0.65, 0.18),
+    "blue": (0.10, 0.30, 0.95),
+    "purple": (0.50, 0.12, 0.62),
+    "pink": (1.0, 0.45, 0.78),
+    "white": (0.97, 0.97, 0.97),
+    "black": (0.06, 0.06, 0.06),
 }
 
 # The identity attributes in the order the oracle reads them.
