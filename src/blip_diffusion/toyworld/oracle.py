@@ -41,8 +41,8 @@ LABELS: dict[str, tuple[str, ...]] = {
     "size": VOCABULARIES["size"],
 }
 FORMAT_VERSION = "1"
-POSITION_TOLERANCE = 0.03  # a centre read within 3% of the side (2 px at 64 px) counts as right
-RADIUS_TOLERANCE = 0.015  # a radius read within 1.5% of the side (1 px at 64 px) counts as right
+POSITION_TOLERANCE = 0.05  # a centre read within 5% of the side (3.2 px at 64 px) counts as right
+RADIUS_TOLERANCE = 0.03  # a radius read within 3% of the side (1.9 px at 64 px) counts as right
 MASK_CELL = 8  # pixels per side of one cell of the mask head's map
 # Also read in every cell, as a training signal: identity where the subject is, scene elsewhere.
 CELL_LABELS: tuple[str, ...] = (*IDENTITY_ATTRIBUTES, "scene")

@@ -39,11 +39,11 @@ _TRAIN_STREAM, _HELD_OUT_STREAM = 11, 12
 
 @dataclasses.dataclass(frozen=True)
 class OracleTraining:
-    steps: int = 3000
+    steps: int = 4000
     batch_size: int = 64
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
-    pictures: int = 40000  # rendered once, then cycled through
+    pictures: int = 60000  # rendered once, then cycled through
     pose_weight: float = 20.0  # the pose loss is in fractions of the side; this brings it to the CE scale
     mask_weight: float = 1.0
     cell_weight: float = 1.0
