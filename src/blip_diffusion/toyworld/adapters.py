@@ -1,0 +1,68 @@
+"""Image generators for ToyBench rows that are not BLIP-Diffusion: ground-truth renders and a
+text-only base model. Both follow the harness's
+:data:`~blip_diffusion.evaluation.generation.ImageGenerator` interface (requests -> pictures)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from PIL import Image
+
+from blip_diffusion.evaluation.pipeline_generator import GenerationSettings
+from blip_diffusion.evaluation.worklist import GenerationRequest
+from blip_diffusion.toyworld.bench import ToyBench
+from blip_diffusion.toyworld.benchset import BenchSubject, prompt_target, truth_photo
+from blip_diffusion.toyworld.scenes import Prompt, caption
+
+
+def full_caption(member: BenchSubject, prompt: Prompt) -> str:
+    """The whole description of what ``prompt`` asks of ``member``, for a text-only model:
+    ``a shiny red and white striped star on the beach``."""
+    subject, size = prompt_target(member.subject, prompt)
+    return caption(subject, prompt.scene, size or "medium")
+
+
+class TruthGenerator:
+    """Answers every request with a ground-truth render (the upper bound of every score)."""
+
+    def __init__(self, bench: ToyBench, resolution: int):
+        self.bench, self.resolution = bench, resolution
+
+    def __call__(self, requests: Sequence[GenerationRequest]) -> list[Image.Image]:
+        return [
+            truth_photo(self.bench.member(r.subject), r.prompt.index, r.sample, self.resolution).pil()
+            for r in requests
+        ]
+
+
+class TextOnlyGenerator:
+    """A text-to-image pipeline (diffusers ``StableDiffusionPipeline``-like) behind the harness:
+    it gets the class-only prompt (``a star on the beach``) or, with ``full_captions``, the whole
+    description of the wanted picture; never the reference photos."""
+
+    def __init__(
+        self, pipe: Callable[..., Any], bench: ToyBench, settings: GenerationSettings, full_captions: bool
+    ):
+        self.pipe, self.bench, self.settings, self.full_captions = pipe, bench, settings, full_captions
+
+    def text(self, request: GenerationRequest) -> str:
+        if self.full_captions:
+            return full_caption(self.bench.member(request.subject), self.bench.prompt(request))
+        return request.text
+
+    def __call__(self, requests: Sequence[GenerationRequest]) -> list[Image.Image]:
+        settings = self.settings
+        return list(
+            self.pipe(
+                prompt=[self.text(r) for r in requests],
+                negative_prompt=[settings.negative_prompt] * len(requests),
+                guidance_scale=settings.guidance_scale,
+                num_inference_steps=settings.num_inference_steps,
+                height=settings.height,
+                width=settings.width,
+                generator=[torch.Generator("cpu").manual_seed(r.seed) for r in requests],
+                output_type="pil",
+            ).images
+        )
