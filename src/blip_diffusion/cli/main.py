@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "multi-subject": ("multi_subject", 'several subjects in one prompt: "a [dog] dog and a [cat] cat"'),
     "train": ("train", "train a stage: base (toy CLIP, VAE, UNet), stage1 (Q-Former), stage2 (subject representation)"),
     "finetune": ("finetune", "fine-tune a subject in a few steps (LoRA by default) into a subject folder"),
+    "toyworld": ("toyworld", "render the toy world: example subjects and scenes, data set export"),
+    "toybench": ("toybench", "measure a model on ToyBench, the toy world's DreamBench"),
     "eval": ("eval", "evaluate a model on a benchmark (DreamBench: DINO, CLIP-I, CLIP-T)"),
     "serve": ("serve", "start the web UI and HTTP API (Gradio), on localhost by default"),
     "convert-lavis": ("convert_lavis", "convert a LAVIS BLIP-Diffusion checkpoint folder to the official layout"),
