@@ -1,16 +1,14 @@
 """The oracle: a small CNN that reads every attribute of a toy-world picture, plus an identity
 embedding. It plays the part DINO and CLIP play in DreamBench, but it reads exact attributes.
 
-Heads:
-- identity (class, body colour, accent colour, pattern, finish): linear classifiers on identity
-  features pooled where the subject is; those features, L2-normalised, are the identity
-  embedding, and the cosine of two embeddings measures how much two pictures share an identity
-  (the DINO analogue);
-- scene (24 backgrounds) and size (3 words): linear classifiers on features of the whole picture;
-- pose: the subject's centre and radius as fractions of the image side, by regression;
-- mask and cells: the share of each 8x8-pixel cell the subject covers, and the identity (off the
-  subject: the scene) read in each cell: dense training signals that teach the readers what to
-  look for and where, so that minutes of CPU training suffice.
+- The context reader sees the whole picture, with two extra channels holding each pixel's
+  coordinates, and reads the scene (24), the size word (3), the pose (centre and radius as
+  fractions of the side, by regression) and a coarse mask of the subject (the share of each
+  8x8-pixel cell it covers; a training signal, and its centroid and area help the pose).
+- The identity reader sees a crop around the subject at the pose read, resampled to one scale,
+  and reads class, body colour, accent colour, pattern and finish. Its features, L2-normalised,
+  are the identity embedding: the cosine of two embeddings measures how much two pictures share
+  an identity (the DINO analogue), whatever the background, place or size.
 """
 
 from __future__ import annotations
@@ -44,14 +42,15 @@ FORMAT_VERSION = "1"
 POSITION_TOLERANCE = 0.05  # a centre read within 5% of the side (3.2 px at 64 px) counts as right
 RADIUS_TOLERANCE = 0.03  # a radius read within 3% of the side (1.9 px at 64 px) counts as right
 MASK_CELL = 8  # pixels per side of one cell of the mask head's map
-# Also read in every cell, as a training signal: identity where the subject is, scene elsewhere.
-CELL_LABELS: tuple[str, ...] = (*IDENTITY_ATTRIBUTES, "scene")
 
 
 @dataclasses.dataclass(frozen=True)
 class OracleConfig:
     resolution: int = 64  # pictures of any other size are resized to this; a multiple of 16
-    width: int = 24  # channels of the first stage; doubled twice
+    width: int = 16  # channels of the context reader's first stage; doubled twice
+    crop: int = 32  # side of the subject crop the identity reader sees
+    crop_width: int = 24  # channels of the identity reader's first stage; doubled twice
+    crop_margin: float = 1.15  # the crop spans this many subject radii on each side of the centre
     embed_dim: int = 128
 
 
@@ -61,7 +60,6 @@ class OracleOutput:
     embedding: torch.Tensor  # (B, embed_dim), unit length
     pose: torch.Tensor  # (B, 3): centre x, centre y and radius as fractions of the side
     mask: torch.Tensor  # (B, R/8, R/8) logits of the share of each cell the subject covers
-    cells: dict[str, torch.Tensor]  # per attribute of CELL_LABELS: (B, n_labels, R/8, R/8)
 
 
 def _block(inputs: int, outputs: int, stride: int) -> nn.Sequential:
@@ -70,65 +68,79 @@ def _block(inputs: int, outputs: int, stride: int) -> nn.Sequential:
     )
 
 
+def _pyramid(inputs: int, width: int) -> list[nn.Module]:
+    """Three stages of two blocks: (B, inputs, S, S) -> (B, 4 * width, S/4, S/4) after a first
+    block at full size."""
+    return [
+        _block(inputs, width, 1),
+        _block(width, 2 * width, 2), _block(2 * width, 2 * width, 1),
+        _block(2 * width, 4 * width, 2), _block(4 * width, 4 * width, 1),
+    ]  # fmt: skip
+
+
 def _coordinates(images: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) -> (B, 2, H, W): x and y of every pixel in [-1, 1]."""
     batch, _, height, width = images.shape
-    y = (
-        torch.linspace(-1.0, 1.0, height, device=images.device)
-        .view(1, 1, height, 1)
-        .expand(batch, 1, height, width)
-    )
-    x = (
-        torch.linspace(-1.0, 1.0, width, device=images.device)
-        .view(1, 1, 1, width)
-        .expand(batch, 1, height, width)
-    )
-    return torch.cat([x, y], dim=1)
+    y = torch.linspace(-1.0, 1.0, height, device=images.device).view(1, 1, height, 1)
+    x = torch.linspace(-1.0, 1.0, width, device=images.device).view(1, 1, 1, width)
+    return torch.cat([x.expand(batch, 1, height, width), y.expand(batch, 1, height, width)], dim=1)
+
+
+def crop_subject(images: torch.Tensor, pose: torch.Tensor, size: int, margin: float) -> torch.Tensor:
+    """Cut the square of ``margin`` radii around each subject out of ``images`` (B, 3, H, W) and
+    resample it to (B, 3, size, size); ``pose`` (B, 3) is centre x, centre y and radius as
+    fractions of the side. Every subject then appears at one scale, wherever and however large."""
+    scale = 2.0 * margin * pose[:, 2]
+    zero = torch.zeros_like(scale)
+    theta = torch.stack(
+        [
+            torch.stack([scale, zero, 2.0 * pose[:, 0] - 1.0], dim=1),
+            torch.stack([zero, scale, 2.0 * pose[:, 1] - 1.0], dim=1),
+        ],
+        dim=1,
+    )  # (B, 2, 3): output [-1, 1] -> input [-1, 1]
+    grid = F.affine_grid(theta, [images.shape[0], 3, size, size], align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 class Oracle(nn.Module):
-    """A small CNN with two readers: the identity reader pools features where its own mask head
-    sees the subject, so the background cannot sway it; the context reader pools everything."""
+    """Two readers. The context reader sees the whole picture (with pixel coordinates) and reads
+    scene, size, pose and the subject's mask. The identity reader sees only a crop around the
+    subject, resampled to one scale, so neither background nor size nor place can sway it."""
 
     def __init__(self, config: OracleConfig = OracleConfig()) -> None:
         super().__init__()
         self.config = config
-        w = config.width
-        self.early = nn.Sequential(
-            _block(5, w, 1), _block(w, w, 2),  # 2 extra input channels: the pixel coordinates
-            _block(w, 2 * w, 2), _block(2 * w, 2 * w, 1),
-            _block(2 * w, 4 * w, 2), _block(4 * w, 4 * w, 1),
-        )  # fmt: skip
-        self.late = _block(4 * w, 4 * w, 2)
+        w, cw = config.width, config.crop_width
+        self.early = nn.Sequential(*_pyramid(5, w), _block(4 * w, 4 * w, 2))  # (B, 4w, R/8, R/8)
+        self.late = _block(4 * w, 4 * w, 2)  # (B, 4w, R/16, R/16)
         self.mask_head = nn.Conv2d(4 * w, 1, 1)
-        self.cell_heads = nn.ModuleDict(
-            {name: nn.Conv2d(4 * w, len(LABELS[name]), 1) for name in CELL_LABELS}
-        )
-        self.identity_neck = nn.Sequential(nn.Linear(4 * w, config.embed_dim), nn.ReLU(inplace=True))
         self.context_neck = nn.Sequential(nn.Linear(8 * w, 8 * w), nn.ReLU(inplace=True))
+        self.pose_head = nn.Linear(8 * w + 3, 3)
+        self.crop_reader = nn.Sequential(*_pyramid(3, cw))  # (B, 4cw, crop/4, crop/4)
+        self.identity_neck = nn.Sequential(nn.Linear(8 * cw, config.embed_dim), nn.ReLU(inplace=True))
         self.heads = nn.ModuleDict(
             {name: nn.Linear(config.embed_dim, len(LABELS[name])) for name in IDENTITY_ATTRIBUTES}
             | {name: nn.Linear(8 * w, len(LABELS[name])) for name in ("scene", "size")}
         )
-        self.pose_head = nn.Linear(8 * w + 3, 3)
 
-    def forward(self, images: torch.Tensor) -> OracleOutput:
-        """``images`` (B, 3, R, R) in [0, 1] at the configured resolution."""
-        inputs = torch.cat([(images - 0.5) / 0.25, _coordinates(images)], dim=1)
-        early = self.early(inputs)  # (B, 4w, R/8, R/8)
+    def forward(self, images: torch.Tensor, crop_pose: torch.Tensor | None = None) -> OracleOutput:
+        """``images`` (B, 3, R, R) in [0, 1] at the configured resolution. The identity reader's
+        crop follows the pose read here, or ``crop_pose`` (B, 3) when given (in training)."""
+        normalised = (images - 0.5) / 0.25
+        early = self.early(torch.cat([normalised, _coordinates(images)], dim=1))
         mask = self.mask_head(early)  # (B, 1, R/8, R/8)
-        weight = torch.sigmoid(mask)
-        subject = (early * weight).sum(dim=(2, 3)) / (weight.sum(dim=(2, 3)) + 1e-6)  # (B, 4w)
-        identity = self.identity_neck(subject)  # (B, embed_dim)
-        late = self.late(early)  # (B, 4w, R/16, R/16)
+        late = self.late(early)
         context = self.context_neck(torch.cat([late.mean(dim=(2, 3)), late.amax(dim=(2, 3))], dim=1))
+        pose = self.pose_head(torch.cat([context, _mask_statistics(torch.sigmoid(mask))], dim=1))
+        box = pose.detach() if crop_pose is None else crop_pose
+        crop = self.crop_reader(crop_subject(normalised, box, self.config.crop, self.config.crop_margin))
+        identity = self.identity_neck(torch.cat([crop.mean(dim=(2, 3)), crop.amax(dim=(2, 3))], dim=1))
         logits = {
             name: head(identity if name in IDENTITY_ATTRIBUTES else context)
             for name, head in self.heads.items()
         }
-        pose = self.pose_head(torch.cat([context, _mask_statistics(weight)], dim=1))
-        cells = {name: head(early) for name, head in self.cell_heads.items()}
-        return OracleOutput(logits, F.normalize(identity, dim=-1), pose, mask[:, 0], cells)
+        return OracleOutput(logits, F.normalize(identity, dim=-1), pose, mask[:, 0])
 
 
 def _mask_statistics(weight: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,8 @@ from blip_diffusion.toyworld.subjects import random_subject
 logger = logging.getLogger(__name__)
 
 _TRAIN_STREAM, _HELD_OUT_STREAM = 11, 12
+CENTRE_JITTER = 0.01  # std of the training crops' centre shift, a fraction of the side
+RADIUS_JITTER = 0.04  # std of the training crops' relative radius error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +48,6 @@ class OracleTraining:
     pictures: int = 60000  # rendered once, then cycled through
     pose_weight: float = 20.0  # the pose loss is in fractions of the side; this brings it to the CE scale
     mask_weight: float = 1.0
-    cell_weight: float = 1.0
     warmup: float = 0.05  # share of the steps over which the learning rate rises
     noise: float = 0.03  # std of the pixel noise added to half of each batch, and the share of each
     blur_share: float = 0.25  # batch blurred a little, so that imperfect generations are read too
@@ -111,18 +112,12 @@ def _augment(batch: torch.Tensor, generator: torch.Generator, training: OracleTr
     return (batch * (1 - blur) + blurred * blur + noise).clamp(0.0, 1.0)
 
 
-def _cell_loss(
-    cells: dict[str, torch.Tensor], coverage: torch.Tensor, targets: dict[str, torch.Tensor]
-) -> torch.Tensor:
-    """Cross-entropy of every cell's reading: identity weighted by how much of the cell the subject
-    covers, scene by how much it leaves free. ``coverage`` (B, h, w) in [0, 1]."""
-    total = coverage.new_zeros(())
-    for name, logits in cells.items():  # logits (B, n, h, w)
-        weight = 1.0 - coverage if name == "scene" else coverage
-        label = targets[name][:, None, None].expand_as(coverage)
-        per_cell = F.cross_entropy(logits, label, reduction="none")  # (B, h, w)
-        total = total + (per_cell * weight).sum() / weight.sum().clamp_min(1.0)
-    return total
+def _jittered(pose: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The true pose (B, 3) moved by about the pose reader's error: where training crops are cut."""
+    noise = torch.randn(pose.shape, generator=generator).to(pose.device)
+    centre = pose[:, :2] + noise[:, :2] * CENTRE_JITTER
+    radius = pose[:, 2:] * (1.0 + noise[:, 2:] * RADIUS_JITTER)
+    return torch.cat([centre, radius], dim=1)
 
 
 def _loss(
@@ -130,14 +125,16 @@ def _loss(
     images: torch.Tensor,
     coverage: torch.Tensor,
     targets: dict[str, torch.Tensor],
+    generator: torch.Generator,
     training: OracleTraining,
 ) -> torch.Tensor:
-    output = oracle(images)
+    """All heads' losses for one batch; the identity reader reads crops cut at a jittered true pose,
+    so that it learns from crops like those the pose reader will give it."""
+    pose = torch.stack([targets["cx"], targets["cy"], targets["radius"]], dim=-1)  # (B, 3)
+    output = oracle(images, crop_pose=_jittered(pose, generator))
     loss = sum(F.cross_entropy(output.logits[name], targets[name]) for name in LABELS)
-    pose = torch.stack([targets["cx"], targets["cy"], targets["radius"]], dim=-1)
     loss = loss + training.pose_weight * F.smooth_l1_loss(output.pose, pose, beta=0.01)
-    loss = loss + training.mask_weight * F.binary_cross_entropy_with_logits(output.mask, coverage)
-    return loss + training.cell_weight * _cell_loss(output.cells, coverage, targets)
+    return loss + training.mask_weight * F.binary_cross_entropy_with_logits(output.mask, coverage)
 
 
 def train_oracle(
@@ -176,7 +173,7 @@ def train_oracle(
         batch = _augment(pixels[chosen].float().div(255.0), generator, training)
         batch = batch.to(device).contiguous(memory_format=torch.channels_last)
         chosen_targets = {key: value[chosen].to(device) for key, value in labels.items()}
-        loss = _loss(oracle, batch, cells[chosen].to(device), chosen_targets, training)
+        loss = _loss(oracle, batch, cells[chosen].to(device), chosen_targets, generator, training)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
