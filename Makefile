@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_SUBJECT := assets/dreambench/dog/00.jpg assets/dreambench/dog/01.jpg assets/dreambench/dog/02.jpg
 
-.PHONY: demo test test-slow setup clean browser
+.PHONY: demo test test-slow setup clean browser toy-model
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ test: $(STAMP) browser
 
 test-slow: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m slow
+
+# The toy model from scratch (stage 0 -> 1 -> 2, about 2 hours on 2 CPU cores); rerun to resume.
+toy-model: $(STAMP)
+	$(VENV)/bin/blip-diffusion train base --config configs/train/toy_base.toml --resume
+	$(VENV)/bin/blip-diffusion train stage1 --config configs/train/toy_stage1.toml --resume
+	$(VENV)/bin/blip-diffusion train stage2 --config configs/train/toy_stage2.toml --resume
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

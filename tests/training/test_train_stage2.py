@@ -85,3 +85,16 @@ def test_subject_drop_probability_sets_the_share_of_rows_with_a_subject(tmp_path
     loss.backward()
     assert logs["subject_rows"] == 0.0
     assert torch.count_nonzero(dropped.subject.encoder.query_tokens.grad) == 0  # in the graph, no signal
+
+
+def test_prompt_reps_train_on_the_text_the_pipeline_writes(tmp_path, tiny_base, tiny_stage1):
+    from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
+
+    task = make_task(tmp_path, tiny_base, tiny_stage1, ("prompt_reps=3",))
+    item = dict(task.dataset()[0], caption="a star on the beach")
+    batch = task.collate([item])
+    written = BlipDiffusionPipeline.build_prompt("on the beach", "star", 1.0, 3)
+    tokenizer = task.parts["tokenizer"]
+    expected = tokenizer([written], padding="max_length", truncation=True,
+                         max_length=task.text_length, return_tensors="pt").input_ids
+    assert torch.equal(batch["ids_plain"], expected)

@@ -69,6 +69,9 @@ class Stage2Config:
     subject_drop_prob: float = 0.15
     caption_dropout: float = 0.05
     ctx_begin_pos: int = 2  # after BOS and "a"
+    # Copies of the caption in the text, joined by ", ": the pipeline repeats its prompt (prompt_reps,
+    # 20 by default); a text encoder trained from scratch must see that form in training.
+    prompt_reps: int = 1
     data: SubjectData = SubjectData()
     run: RunConfig = RunConfig(max_steps=2000, batch_size=32, learning_rate=2e-4, warmup_steps=100)  # noqa: RUF009 (frozen)
 
@@ -78,6 +81,8 @@ class Stage2Config:
         for name in ("subject_drop_prob", "caption_dropout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        if self.prompt_reps < 1:
+            raise InputError(f"prompt_reps must be at least 1, got {self.prompt_reps}")
 
 
 def load_parts(config: Stage2Config, dtype: torch.dtype | None = None) -> dict[str, Any]:
@@ -135,7 +140,7 @@ class Stage2Task:
         tokenizer = self.parts["tokenizer"]
         length = self.text_length
         subject_length = length - self.num_queries
-        captions = [i["caption"] for i in items]
+        captions = [", ".join([i["caption"]] * self.config.prompt_reps) for i in items]
         return {"source": clip_pixels([i["source"] for i in items], self.image_size),
                 "target": unit_pixels([i["image"] for i in items]),
                 "class_ids": classes.input_ids, "class_mask": classes.attention_mask,
