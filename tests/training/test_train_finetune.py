@@ -97,3 +97,13 @@ def test_dreambooth_lora_loads_into_the_base_text_to_image_pipeline(tmp_path, ti
     before = draw()
     pipe.load_lora_weights(out, weight_name=LORA_FILE)
     assert np.abs(draw() - before).max() > 0
+
+
+def test_prompt_reps_repeat_the_caption():
+    values = {"model": "m", "subject": ("p.png",), "subject_class": "dog", "out": "o"}
+    from blip_diffusion.training.finetune import FinetuneConfig
+
+    assert build(FinetuneConfig, {**values, "prompt_reps": 3}).caption == "a dog, a dog, a dog"
+    assert build(FinetuneConfig, {**values, "method": "dreambooth", "prompt_reps": 2}).caption == "a sks dog, a sks dog"
+    with pytest.raises(InputError, match="prompt_reps must be at least 1"):
+        build(FinetuneConfig, {**values, "prompt_reps": 0})

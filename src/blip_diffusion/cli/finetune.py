@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="blip-diffusion (default) or the DreamBooth-style baseline")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-4 LoRA, 5e-6 full UNet)")
     parser.add_argument("--seed", type=int, default=None, help="seed (default 0)")
+    parser.add_argument("--prompt-reps", type=int, default=None,
+                        help="copies of the caption (default 1; 20 for a model trained with stage 2's prompt_reps=20)")
     parser.add_argument("--qformer-tokenizer", default=None, help="folder of the Q-Former's BERT tokenizer")
     parser.add_argument("--config", default=None, help="TOML or YAML file of further overrides")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
@@ -33,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     flags = {"model": args.model, "subject": list(args.subject), "subject_class": args.subject_class,
              "out": args.out, "method": args.method, "lora_rank": 0 if args.full_unet else args.lora_rank,
-             "learning_rate": args.lr, "qformer_tokenizer": args.qformer_tokenizer,
+             "learning_rate": args.lr, "qformer_tokenizer": args.qformer_tokenizer, "prompt_reps": args.prompt_reps,
              "run": {"max_steps": args.steps, "seed": args.seed}}
     values = merge(read_file(args.config) if args.config else {}, _given(flags))
     config = build(FinetuneConfig, values)

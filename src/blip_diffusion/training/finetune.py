@@ -55,6 +55,7 @@ class FinetuneConfig:
     qformer_tokenizer: str = ""
     learning_rate: float = 0.0  # 0 = 1e-4 with LoRA, 5e-6 (the paper's) for the full UNet
     flip: bool = True  # horizontal flips of the photos
+    prompt_reps: int = 1  # copies of the caption, joined by ", " (as stage 2's prompt_reps)
     keep_checkpoints: bool = False
     run: RunConfig = RunConfig(max_steps=40, batch_size=3, lr_schedule="constant",  # noqa: RUF009 (frozen)
                                weight_decay=0.01, checkpoint_every=40, log_with="none")
@@ -66,6 +67,8 @@ class FinetuneConfig:
             raise InputError("fine-tuning needs model, subject photos, subject_class and out")
         if self.lora_rank < 0:
             raise InputError(f"lora_rank must be >= 0 (0 = full UNet), got {self.lora_rank}")
+        if self.prompt_reps < 1:
+            raise InputError(f"prompt_reps must be at least 1, got {self.prompt_reps}")
 
     @property
     def resolved_learning_rate(self) -> float:
@@ -74,7 +77,8 @@ class FinetuneConfig:
     @property
     def caption(self) -> str:
         word = self.subject_class.strip()
-        return f"a {word}" if self.method == BLIP_METHOD else f"a sks {word}"
+        text = f"a {word}" if self.method == BLIP_METHOD else f"a sks {word}"
+        return ", ".join([text] * self.prompt_reps)
 
 
 class SubjectParameter(nn.Module):
