@@ -156,3 +156,19 @@ def test_two_processes_share_the_work_and_match_one(tmp_path):
         assert np.abs(one - two).max() <= 1
     scores = [json.loads((folder / "report.json").read_text())["scores"] for folder in (single, sharded)]
     assert scores[0] == pytest.approx(scores[1], abs=1e-3)
+
+
+def test_fine_tuned_run_fine_tunes_each_subject_once_and_reports_the_time(tmp_path, capsys):
+    pytest.importorskip("peft")
+    out = tmp_path / "tuned"
+    argv = ("--finetune-steps", "1", "--finetune-lr", "0.05", "--subjects", "dog")
+    assert eval_command.run(_tiny(out, *argv)) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["finetune"]["steps"] == 1 and report["settings"]["finetune_seconds_per_subject"] > 0
+    assert [p.name for p in (out / "finetuned").iterdir()] == ["dog"]
+    zero_shot = tmp_path / "zero"
+    assert eval_command.run(_tiny(zero_shot, "--subjects", "dog")) == 0
+    image = "images/dog/00_00.png"
+    assert (out / image).read_bytes() != (zero_shot / image).read_bytes()
+    assert "finetune: None there" in _input_error(_tiny(zero_shot, *argv))  # not mixed with the zero-shot run
+    assert "LoRA rank >= 0" in _input_error(_tiny(out, "--finetune-steps", "1", "--lora-rank", "-1"))

@@ -13,9 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blip_diffusion.errors import InputError
-from blip_diffusion.evaluation.pipeline_generator import DTYPES, GenerationSettings, PipelineGenerator
+from blip_diffusion.evaluation.finetuned_generators import FinetuneSettings
+from blip_diffusion.evaluation.pipeline_generator import DTYPES, GenerationSettings
 from blip_diffusion.evaluation.report import REPORT_MD, format_score
-from blip_diffusion.evaluation.runner import EvalConfig, evaluate, generate_shard, plan, prepare_output
+from blip_diffusion.evaluation.runner import (
+    EvalConfig,
+    evaluate,
+    generate_shard,
+    make_generator,
+    plan,
+    prepare_output,
+)
 from blip_diffusion.pipelines.schedulers import SCHEDULERS
 
 if TYPE_CHECKING:
@@ -101,6 +109,23 @@ def _add_dreambench_arguments(parser: argparse.ArgumentParser) -> None:
         default=_DEFAULTS["metric_batch_size"],
         help="images per DINO / CLIP forward pass",
     )
+    parser.add_argument(
+        "--finetune-steps",
+        type=int,
+        default=0,
+        help="fine-tune on each subject's photos for this many steps before generating (default 0: zero-shot)",
+    )
+    parser.add_argument(
+        "--finetune-method",
+        default="blip-diffusion",
+        choices=["blip-diffusion", "dreambooth"],
+        help="blip-diffusion (LoRA + subject embedding) or dreambooth (--model is then a text-to-image folder)",
+    )
+    parser.add_argument("--lora-rank", type=int, default=4, help="LoRA rank when fine-tuning (0: whole UNet)")
+    parser.add_argument(
+        "--finetune-lr", type=float, default=0.0, help="fine-tuning learning rate (default: the trainer's)"
+    )
+    parser.add_argument("--prompt-reps", type=int, default=1, help="copies of the fine-tuning caption")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -140,6 +165,9 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         dino_model=args.dino_model,
         clip_model=args.clip_model,
         metric_batch_size=args.metric_batch_size,
+        finetune=FinetuneSettings(
+            args.finetune_steps, args.finetune_method, args.lora_rank, args.finetune_lr, args.prompt_reps
+        ),
     )
 
 
@@ -170,12 +198,12 @@ def run(args: argparse.Namespace) -> int:
     prepare_output(config, write=state.is_main_process)
     photos = {subject.name: subject.images for subject in subjects}
     progress = state.is_main_process and not args.no_progress
+    if config.finetune.steps and state.num_processes > 1:
+        raise InputError("--finetune-steps runs in one process (each subject is fine-tuned once, in order)")
     generate_shard(
         config,
         requests,
-        lambda: PipelineGenerator.from_pretrained(
-            config.model, photos, config.generation, config.qformer_tokenizer, config.dtype, state.device
-        ),
+        make_generator(config, photos, state.device),
         state.process_index,
         state.num_processes,
         progress,

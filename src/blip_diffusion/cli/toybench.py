@@ -14,7 +14,17 @@ from typing import Any
 
 from blip_diffusion.cli.common import REPO_ROOT, resolve_device
 from blip_diffusion.errors import InputError
-from blip_diffusion.evaluation.pipeline_generator import DTYPES, GenerationSettings, PipelineGenerator
+from blip_diffusion.evaluation.finetuned_generators import (
+    FinetuneSettings,
+    finetuned_generator,
+    load_text_to_image,
+    subject_tuner,
+)
+from blip_diffusion.evaluation.pipeline_generator import (
+    DTYPES,
+    GenerationSettings,
+    PipelineGenerator,
+)
 from blip_diffusion.toyworld.adapters import TextOnlyGenerator, TruthGenerator
 from blip_diffusion.toyworld.bench import (
     CLASS_ONLY,
@@ -61,6 +71,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--qformer-tokenizer", default=None, help="folder of the Q-Former's BERT tokenizer")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
     parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES), help="weight precision")
+    parser.add_argument(
+        "--finetune-steps",
+        type=int,
+        nargs="*",
+        default=[],
+        help="add a row per value: BLIP-Diffusion fine-tuned on each subject for that many steps",
+    )
+    parser.add_argument(
+        "--dreambooth-steps",
+        type=int,
+        nargs="*",
+        default=[],
+        help="add a row per value: DreamBooth-style fine-tuning of --base-model for that many steps",
+    )
+    parser.add_argument(
+        "--lora-rank", type=int, default=4, help="LoRA rank of the fine-tuned rows (0: whole UNet)"
+    )
+    parser.add_argument(
+        "--finetune-lr", type=float, default=0.0, help="fine-tuning learning rate (default: the trainer's)"
+    )
+    parser.add_argument(
+        "--prompt-reps",
+        type=int,
+        default=1,
+        help="copies of the caption when fine-tuning BLIP-Diffusion (20 for a model trained with prompt_reps=20)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -72,20 +108,21 @@ def _check(args: argparse.Namespace) -> None:
         raise InputError(f"--subjects must be 1 to {MAX_SUBJECTS}, got {args.subjects}")
     if args.resolution < 16 or args.resolution % 8:
         raise InputError(f"--resolution must be a multiple of 8 and at least 16, got {args.resolution}")
+    for name, values in (
+        ("finetune-steps", args.finetune_steps),
+        ("dreambooth-steps", args.dreambooth_steps),
+    ):
+        if any(value < 1 for value in values):
+            raise InputError(f"--{name} must be at least 1, got {min(values)}")
+    if args.dreambooth_steps and not args.base_model:
+        raise InputError("--dreambooth-steps needs --base-model (the text-to-image model to fine-tune)")
+    if args.lora_rank < 0 or args.prompt_reps < 1:
+        raise InputError(
+            f"--lora-rank must be >= 0 and --prompt-reps >= 1, got {args.lora_rank}, {args.prompt_reps}"
+        )
 
 
-@functools.cache
-def _base_pipeline(model: str, dtype: str, scheduler: str, device: str) -> Any:
-    from diffusers import DiffusionPipeline
-
-    from blip_diffusion.pipelines.schedulers import make_scheduler
-
-    if not Path(model).is_dir():
-        raise InputError(f"--base-model {model!r} is not a folder; expected a text-to-image model folder")
-    pipe = DiffusionPipeline.from_pretrained(model, torch_dtype=DTYPES[dtype])
-    pipe.scheduler = make_scheduler(scheduler, pipe.scheduler.config)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
+_base_pipeline = functools.cache(load_text_to_image)  # the text-only rows share one
 
 
 def _rows(args: argparse.Namespace, bench: Any, device: str) -> list[Row]:
@@ -119,7 +156,7 @@ def _rows(args: argparse.Namespace, bench: Any, device: str) -> list[Row]:
         ),
     ]
     if args.base_model:
-        base = functools.partial(_base_pipeline, args.base_model, args.dtype, args.scheduler, device)
+        base = functools.partial(_base_pipeline, args.base_model, settings, args.dtype, device)
         rows += [
             Row(
                 CLASS_ONLY,
@@ -138,6 +175,28 @@ def _rows(args: argparse.Namespace, bench: Any, device: str) -> list[Row]:
                 args.dtype,
             ),
         ]
+    return rows + _finetuned_rows(args, bench, device, settings)
+
+
+def _finetuned_rows(
+    args: argparse.Namespace, bench: Any, device: str, settings: GenerationSettings
+) -> list[Row]:
+    """BLIP-Diffusion fine-tuned (--finetune-steps) and DreamBooth-style (--dreambooth-steps) rows."""
+    rows = []
+    runs = [("blip-diffusion", args.model, steps) for steps in args.finetune_steps]
+    runs += [("dreambooth", args.base_model, steps) for steps in args.dreambooth_steps]
+    for method, model, steps in runs:
+        tune = FinetuneSettings(steps, method, args.lora_rank, args.finetune_lr, args.prompt_reps)
+        tuner = subject_tuner(tune, model, args.out / "finetuned" / f"{method}-{steps}", args.qformer_tokenizer,
+                              args.seed)  # fmt: skip
+        make = functools.partial(
+            finetuned_generator, tuner, bench.photos, settings, args.qformer_tokenizer, args.dtype, device
+        )
+        if method == "dreambooth":
+            name, title = f"dreambooth_{steps}", f"DreamBooth-style fine-tuning of `{model}`, {steps} steps"
+        else:
+            name, title = f"{MODEL}_finetuned_{steps}", f"BLIP-Diffusion fine-tuned {steps} steps"
+        rows.append(Row(name, title, make, model, settings, args.dtype, args.qformer_tokenizer, tuner))
     return rows
 
 
@@ -157,6 +216,9 @@ def run(args: argparse.Namespace) -> int:
         "scheduler": args.scheduler,
         "seed": args.seed,
         "oracle": str(args.oracle),
+        "lora_rank": args.lora_rank,
+        "finetune_lr": args.finetune_lr,
+        "prompt_reps": args.prompt_reps,
     }
     report = run_toybench(
         bench, _rows(args, bench, device), args.out, oracle, settings, progress=not args.no_progress

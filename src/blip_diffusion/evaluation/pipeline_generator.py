@@ -55,6 +55,25 @@ def pipeline_prompt(pattern: str, class_word: str) -> tuple[str, str]:
     return before, class_word
 
 
+def load_pipeline(
+    model: str,
+    settings: GenerationSettings,
+    qformer_tokenizer: str | None = None,
+    dtype: str = "float32",
+    device: torch.device | str = "cpu",
+) -> BlipDiffusionPipeline:
+    """``model`` (folder or Hub id) with ``settings.scheduler``, on ``device`` in ``dtype``, quiet."""
+    from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
+    from blip_diffusion.pipelines.schedulers import make_scheduler
+
+    pipe = BlipDiffusionPipeline.from_pretrained(
+        model, qformer_tokenizer=qformer_tokenizer, torch_dtype=DTYPES[dtype]
+    )
+    pipe.scheduler = make_scheduler(settings.scheduler, pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
 class PipelineGenerator:
     """Generates the images of a group of requests (one subject and prompt) in one pipeline call."""
 
@@ -77,15 +96,7 @@ class PipelineGenerator:
         device: torch.device | str = "cpu",
     ) -> PipelineGenerator:
         """Load ``model`` (folder or Hub id) with ``settings.scheduler`` on ``device`` in ``dtype``."""
-        from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
-        from blip_diffusion.pipelines.schedulers import make_scheduler
-
-        pipe = BlipDiffusionPipeline.from_pretrained(
-            model, qformer_tokenizer=qformer_tokenizer, torch_dtype=DTYPES[dtype]
-        )
-        pipe.scheduler = make_scheduler(settings.scheduler, pipe.scheduler.config)
-        pipe.set_progress_bar_config(disable=True)
-        return cls(pipe.to(device), photos, settings)
+        return cls(load_pipeline(model, settings, qformer_tokenizer, dtype, device), photos, settings)
 
     def _subject_embeddings(self, subject: str, class_word: str) -> SubjectEmbedding:
         if self._subject is None or self._subject[0] != subject:

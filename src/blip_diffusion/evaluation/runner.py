@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,15 @@ from blip_diffusion.evaluation.encoders import (
     ClipEncoder,
     DinoEncoder,
 )
+from blip_diffusion.evaluation.finetuned_generators import (
+    FinetuneSettings,
+    SubjectTuner,
+    finetuned_generator,
+    subject_tuner,
+)
 from blip_diffusion.evaluation.generation import ImageGenerator, generate_missing, missing_requests
 from blip_diffusion.evaluation.grids import write_subject_grids
-from blip_diffusion.evaluation.pipeline_generator import GenerationSettings
+from blip_diffusion.evaluation.pipeline_generator import GenerationSettings, PipelineGenerator
 from blip_diffusion.evaluation.plot import PLOT_FILE, write_plot
 from blip_diffusion.evaluation.report import build_report, write_report
 from blip_diffusion.evaluation.scoring import score_all
@@ -57,6 +63,12 @@ class EvalConfig:
     dino_model: str = DEFAULT_DINO_MODEL
     clip_model: str = DEFAULT_CLIP_MODEL
     metric_batch_size: int = 32
+    finetune: FinetuneSettings = field(default_factory=FinetuneSettings)  # steps 0: zero-shot
+
+    @property
+    def finetuned_dir(self) -> Path:
+        """Where the fine-tuned subjects are kept (``<out>/finetuned/<subject>``)."""
+        return Path(self.out) / "finetuned"
 
 
 def plan(config: EvalConfig) -> tuple[list[Subject], list[GenerationRequest]]:
@@ -78,6 +90,7 @@ def generation_fingerprint(config: EvalConfig) -> dict[str, Any]:
         "seed": config.seed,
         "dtype": config.dtype,
         **dataclasses.asdict(config.generation),
+        **({"finetune": dataclasses.asdict(config.finetune)} if config.finetune.steps else {}),
     }
 
 
@@ -131,6 +144,22 @@ def report_settings(config: EvalConfig) -> dict[str, Any]:
     }
 
 
+def make_generator(
+    config: EvalConfig, photos: Mapping[str, Sequence[Path]], device: torch.device | str
+) -> Callable[[], ImageGenerator]:
+    """What draws the run's pictures: the model zero-shot, or fine-tuned on each subject first."""
+    if not config.finetune.steps:
+        return lambda: PipelineGenerator.from_pretrained(
+            config.model, photos, config.generation, config.qformer_tokenizer, config.dtype, device
+        )
+    tuner = subject_tuner(
+        config.finetune, config.model, config.finetuned_dir, config.qformer_tokenizer, config.seed
+    )
+    return lambda: finetuned_generator(
+        tuner, photos, config.generation, config.qformer_tokenizer, config.dtype, device
+    )
+
+
 def evaluate(
     config: EvalConfig,
     subjects: Sequence[Subject],
@@ -149,7 +178,10 @@ def evaluate(
     dino = DinoEncoder.from_pretrained(config.dino_model, device)
     clip = ClipEncoder.from_pretrained(config.clip_model, device)
     scores, real = score_all(subjects, requests, out, dino, clip, config.metric_batch_size, progress)
-    report = build_report(report_settings(config), subjects, scores, real)
+    settings = report_settings(config)
+    if config.finetune.steps:
+        settings["finetune_seconds_per_subject"] = SubjectTuner(config.finetuned_dir, None).mean_seconds()
+    report = build_report(settings, subjects, scores, real)
     write_report(report, out)
     try:
         write_plot(report, out / PLOT_FILE)

@@ -23,6 +23,7 @@ from PIL import Image
 
 from blip_diffusion.evaluation.dreambench import Prompt as BenchPrompt
 from blip_diffusion.evaluation.dreambench import Subject as HarnessSubject
+from blip_diffusion.evaluation.finetuned_generators import SubjectTuner
 from blip_diffusion.evaluation.generation import ImageGenerator, generate_missing
 from blip_diffusion.evaluation.pipeline_generator import GenerationSettings
 from blip_diffusion.evaluation.runner import EvalConfig, prepare_output
@@ -94,6 +95,7 @@ class Row:
     settings: GenerationSettings
     dtype: str = "float32"
     qformer_tokenizer: str | None = None
+    tuner: SubjectTuner | None = None  # fine-tuned rows: where the subjects are fine-tuned (and timed)
 
 
 def generate_row(bench: ToyBench, row: Row, out: Path, progress: bool = False) -> int:
@@ -161,7 +163,15 @@ def run_toybench(
         generate_row(bench, row, out, progress)
     references = reference_embeddings(bench, oracle)
     scores = {row.name: score_row(bench, Path(out) / row.name, oracle, references) for row in rows}
-    report = build_report(bench, settings, {row.name: row.title for row in rows}, scores, references)
+    timings = {
+        row.name: {
+            "finetune_seconds": row.tuner.mean_seconds(),
+            "finetune_steps": row.tuner.template.run.max_steps,
+        }
+        for row in rows
+        if row.tuner is not None
+    }
+    report = build_report(bench, settings, {row.name: row.title for row in rows}, scores, references, timings)
     write_report(report, Path(out))
     for row in rows:
         write_grids(bench, Path(out) / row.name)

@@ -64,14 +64,20 @@ def build_report(
     titles: Mapping[str, str],
     rows: Mapping[str, Sequence[ImageScore]],
     references: Mapping[str, np.ndarray],
+    timings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Everything a run measured, JSON-ready; ``rows`` maps each row name to its scores."""
+    """Everything a run measured, JSON-ready; ``rows`` maps each row name to its scores, ``timings``
+    the fine-tuned rows to their mean fine-tuning seconds per subject and steps."""
+    timings = timings or {}
     return {
         "benchmark": "toybench",
         "settings": dict(settings),
         "subjects": [subject.name for subject in bench.subjects],
         "references": references_report(references),
-        "rows": {name: {"title": titles[name], **row_report(bench, scores)} for name, scores in rows.items()},
+        "rows": {
+            name: {"title": titles[name], **row_report(bench, scores), **timings.get(name, {})}
+            for name, scores in rows.items()
+        },
         "images": {
             name: [
                 {
@@ -94,6 +100,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     """The report as markdown: the headline table, then per prompt kind and per prompt."""
     settings, rows = report["settings"], report["rows"]
@@ -102,6 +112,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         [
             values["title"],
             *(format_score(values["all"].get(k)) for k, _ in _COLUMNS),
+            _seconds(values.get("finetune_seconds")),
             str(values["all"]["images"]),
         ]
         for values in rows.values()
@@ -112,6 +123,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             "-",
             format_score(report["references"]["identity_cosine"]),
             *["-"] * (len(_COLUMNS) - 2),
+            "-",
             "-",
         ]
     )
@@ -143,7 +155,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"oracle `{settings.get('oracle', '?')}`. Scores are shares read by the oracle "
         "(1.0 = every attribute right), copy rates are shares of pictures.",
         "",
-        *_table(["row", *names, "images"], headline),
+        *_table(["row", *names, "fine-tuning s/subject", "images"], headline),
         "",
         "## By prompt kind",
         "",
