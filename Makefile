@@ -36,6 +36,8 @@ toy-model: $(STAMP)
 	$(VENV)/bin/blip-diffusion train base --config configs/train/toy_base.toml --resume
 	$(VENV)/bin/blip-diffusion train stage1 --config configs/train/toy_stage1.toml --resume
 	$(VENV)/bin/blip-diffusion train stage2 --config configs/train/toy_stage2.toml --resume
+	$(VENV)/bin/blip-diffusion toyworld bundle --model outputs/train/stage2/model --base outputs/train/base/model \
+		--out assets/models/toy
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

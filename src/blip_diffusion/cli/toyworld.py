@@ -3,7 +3,9 @@
 - ``examples --out DIR``: example renders of subjects and scenes, and of ToyBench subjects;
 - ``dataset KIND --out DIR --count N``: a data set as PNG files plus ``metadata.jsonl``;
 - ``train-oracle --out FILE``: train the attribute-reading oracle, measure it on held-out renders,
-  write its weights and ``<FILE stem>.accuracy.json``.
+  write its weights and ``<FILE stem>.accuracy.json``;
+- ``bundle --model DIR --base DIR --out DIR``: the trained toy model (stage 2 and its base) in one
+  folder, float16, shared components stored once (what ``assets/models/toy`` holds).
 """
 
 from __future__ import annotations
@@ -60,12 +62,25 @@ def _add_train_oracle(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
 
 
+def _add_bundle(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", type=Path, default=Path("outputs/train/stage2/model"), help="stage-2 model folder"
+    )
+    parser.add_argument(
+        "--base", type=Path, default=Path("outputs/train/base/model"), help="stage-0 base model folder"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("assets/models/toy"), help="bundle folder (replaced whole)"
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     for name, adder, help_text in (
         ("examples", _add_examples, "example renders of subjects, scenes and ToyBench subjects"),
         ("dataset", _add_dataset, "write a data set as PNG files plus metadata.jsonl"),
         ("train-oracle", _add_train_oracle, "train the attribute-reading oracle and measure it"),
+        ("bundle", _add_bundle, "the trained toy model and its base model in one float16 folder"),
     ):
         adder(actions.add_parser(name, help=help_text, description=help_text))
 
@@ -138,5 +153,15 @@ def _train_oracle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bundle(args: argparse.Namespace) -> int:
+    from blip_diffusion.training.bundle import bundle_toy_model
+
+    out = bundle_toy_model(args.model, args.base, args.out)
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and not p.is_symlink())
+    print(f"{out}: {size / 2**20:.1f} MiB")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    return {"examples": _examples, "dataset": _dataset, "train-oracle": _train_oracle}[args.action](args)
+    actions = {"examples": _examples, "dataset": _dataset, "train-oracle": _train_oracle, "bundle": _bundle}
+    return actions[args.action](args)

@@ -85,8 +85,9 @@ def load_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str) 
 
 
 def build_and_load(factory: Callable[[], nn.Module], folder: Path, dtype: torch.dtype | None) -> nn.Module:
-    """Build ``factory()`` without allocating weights, then load the folder's weights strictly."""
-    return build_with_state(factory, read_state_dict(folder, dtype), str(folder))
+    """Build ``factory()`` without allocating weights, then load the folder's weights strictly, in
+    ``dtype`` (None: torch's default dtype, float32, whatever the file stores, as diffusers does)."""
+    return build_with_state(factory, read_state_dict(folder, dtype or torch.get_default_dtype()), str(folder))
 
 
 def build_with_state(factory: Callable[[], nn.Module], state: dict[str, torch.Tensor], source: str) -> nn.Module:

@@ -1,0 +1,76 @@
+"""Release a trained toy model: the BLIP-Diffusion folder (stage 2) and its base model (stage 0) in
+one folder, weights in float16 safetensors, and every component the two share stored once::
+
+    OUT/blip-diffusion/   the official layout (model_index.json, qformer/, text_encoder/, unet/, vae/, ...)
+    OUT/base/             the StableDiffusionPipeline folder plus clip/; components identical to the
+                          BLIP-Diffusion folder's (vae/, scheduler/) are relative symlinks
+
+Both folders load as they are (``BlipDiffusionPipeline.from_pretrained``,
+``DiffusionPipeline.from_pretrained``); float16 weights load into float32 models unless a dtype is
+asked for. Model cards (``README.md``) already in ``OUT`` are kept.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from blip_diffusion.errors import InputError
+from blip_diffusion.utils.atomic import atomic_path
+
+MODEL_FOLDER, BASE_FOLDER, CARD = "blip-diffusion", "base", "README.md"
+
+
+def bundle_toy_model(model: Path, base: Path, out: Path, dtype: torch.dtype = torch.float16) -> Path:
+    """Write ``out`` (replacing it whole, atomically) from a stage-2 ``model`` and stage-0 ``base`` folder."""
+    model, base, out = Path(model), Path(base), Path(out)
+    for folder, what in ((model, "model"), (base, "base")):
+        if not (folder / "model_index.json").is_file():
+            raise InputError(
+                f"{what} folder {folder} has no model_index.json: expected a trained model folder"
+            )
+    cards = {name: (out / name / CARD).read_text() for name in (MODEL_FOLDER, BASE_FOLDER)
+             if (out / name / CARD).is_file()}  # fmt: skip
+    with atomic_path(out) as tmp:
+        copy_weights_as(model, tmp / MODEL_FOLDER, dtype)
+        copy_weights_as(base, tmp / BASE_FOLDER, dtype)
+        for component in sorted(p.name for p in (tmp / BASE_FOLDER).iterdir() if p.is_dir()):
+            shared = tmp / MODEL_FOLDER / component
+            if shared.is_dir() and same_component(shared, tmp / BASE_FOLDER / component):
+                shutil.rmtree(tmp / BASE_FOLDER / component)
+                (tmp / BASE_FOLDER / component).symlink_to(Path("..") / MODEL_FOLDER / component)
+        for name, text in cards.items():
+            (tmp / name / CARD).write_text(text)
+    return out
+
+
+def copy_weights_as(source: Path, target: Path, dtype: torch.dtype) -> None:
+    """Copy a model folder, with the floating-point tensors of every .safetensors file cast to ``dtype``."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(CARD))
+    for path in sorted(target.rglob("*.safetensors")):
+        with safe_open(str(path), framework="pt") as reader:
+            metadata = reader.metadata()
+            tensors = {key: reader.get_tensor(key) for key in reader.keys()}  # noqa: SIM118 (not a dict)
+        cast = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+        save_file({k: v.contiguous() for k, v in cast.items()}, str(path), metadata=metadata)
+
+
+def same_component(a: Path, b: Path) -> bool:
+    """Whether two component folders hold the same files with the same bytes (JSON compared as data)."""
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    if files_a != files_b:
+        return False
+    for name in files_a:
+        if name.suffix == ".json":
+            if json.loads((a / name).read_text()) != json.loads((b / name).read_text()):
+                return False
+        elif not filecmp.cmp(a / name, b / name, shallow=False):
+            return False
+    return True

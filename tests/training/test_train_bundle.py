@@ -1,0 +1,61 @@
+"""The toy-model bundle: float16 weights, shared components stored once, both folders load as they are."""
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DiffusionPipeline
+from PIL import Image
+from safetensors import safe_open
+
+from blip_diffusion import BlipDiffusionPipeline
+from blip_diffusion.errors import InputError
+from blip_diffusion.training.bundle import BASE_FOLDER, MODEL_FOLDER, bundle_toy_model
+from blip_diffusion.training.stage2 import train_stage2
+
+from .conftest import tiny_stage2_config
+
+
+@pytest.fixture(scope="module")
+def bundled(tiny_base, tiny_stage1, tmp_path_factory):
+    root = tmp_path_factory.mktemp("bundle")
+    model = train_stage2(tiny_stage2_config(root / "stage2", tiny_base, tiny_stage1, steps=1))
+    return model, tiny_base, bundle_toy_model(model, tiny_base, root / "toy")
+
+
+def _generate(pipe):
+    subject = pipe.encode_subject([Image.new("RGB", (32, 32), (200, 40, 40))], "star")
+    return pipe("on the beach", subject, num_inference_steps=2, height=32, width=32, output_type="np",
+                generator=torch.Generator().manual_seed(0)).images
+
+
+def test_weights_are_float16_and_shared_components_are_links(bundled):
+    _, _, out = bundled
+    for path in out.rglob("*.safetensors"):
+        with safe_open(str(path), framework="pt") as reader:
+            assert all(reader.get_tensor(k).dtype in (torch.float16, torch.int64) for k in reader.keys()), path
+    for component in ("vae", "scheduler"):
+        link = out / BASE_FOLDER / component
+        assert link.is_symlink() and link.resolve() == (out / MODEL_FOLDER / component).resolve(), component
+    assert not (out / BASE_FOLDER / "unet").is_symlink()  # stage 2 trained its own UNet
+
+
+def test_bundled_models_load_in_float32_and_draw_what_the_originals_draw(bundled):
+    model, base, out = bundled
+    original = BlipDiffusionPipeline.from_pretrained(model)
+    again = BlipDiffusionPipeline.from_pretrained(out / MODEL_FOLDER)
+    assert {p.dtype for p in again.unet.parameters()} == {torch.float32}
+    np.testing.assert_allclose(_generate(again), _generate(original), atol=0.05)
+    text_to_image = DiffusionPipeline.from_pretrained(out / BASE_FOLDER, torch_dtype=torch.float32)
+    picture = text_to_image("a star on the beach", num_inference_steps=2, height=32, width=32, output_type="np",
+                            generator=torch.Generator().manual_seed(0)).images
+    assert picture.shape == (1, 32, 32, 3) and np.isfinite(picture).all()
+
+
+def test_rebundling_keeps_model_cards_and_bad_folders_are_refused(bundled, tmp_path):
+    model, base, out = bundled
+    (out / MODEL_FOLDER / "README.md").write_text("card")
+    bundle_toy_model(model, base, out)
+    assert (out / MODEL_FOLDER / "README.md").read_text() == "card"
+    with pytest.raises(InputError, match="has no model_index.json"):
+        bundle_toy_model(tmp_path, base, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
