@@ -12,6 +12,8 @@ FORBIDDEN = {
     "utils": ("models", "pipelines", "cli", "evaluation", "toyworld", "training", "app"),
     "evaluation": ("cli", "app"),
     "toyworld": ("cli", "app", "training"),
+    "training": ("cli", "app", "evaluation"),
+    "app": ("cli",),
 }
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from blip_diffusion.cli.generate import save_png
+from blip_diffusion.utils.image_output import save_png
 
 
 def request_folder(root: Path) -> Path:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 from blip_diffusion.cli.common import add_background_argument, add_model_arguments, load_pipeline, parse_size
-from blip_diffusion.cli.generate import make_grid, save_png, subject_input
+from blip_diffusion.cli.generate import make_grid, subject_input
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines.attention_control import AttentionEditConfig
 from blip_diffusion.pipelines.editing import BlipDiffusionEditPipeline, EditOutput
 from blip_diffusion.pipelines.schedulers import SCHEDULERS, make_scheduler
+from blip_diffusion.utils.image_output import mask_image, save_png
 from blip_diffusion.utils.images import load_image
 
 DEFAULTS = AttentionEditConfig()
@@ -111,7 +110,3 @@ def _save(output: EditOutput, args: argparse.Namespace, settings: dict) -> list[
     return paths
 
 
-def mask_image(mask: torch.Tensor, size: tuple[int, int]) -> Image.Image:
-    """A (1, 1, h, w) 0/1 mask -> a black-and-white RGB image of ``size`` (width, height)."""
-    pixels = (mask[0, 0].cpu().numpy() * 255).astype(np.uint8)
-    return Image.fromarray(pixels).resize(size, Image.Resampling.NEAREST).convert("RGB")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from blip_diffusion.cli.common import (
     BUNDLED_MODEL,
@@ -20,7 +19,7 @@ from blip_diffusion.cli.common import (
 )
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines.schedulers import SCHEDULERS, make_scheduler
-from blip_diffusion.utils.atomic import atomic_path
+from blip_diffusion.utils.image_output import save_png
 from blip_diffusion.utils.images import load_image
 
 BUNDLED_CONTROLNET_MODEL = BUNDLED_MODEL.parent / "blipdiffusion-controlnet-small"
@@ -182,18 +181,6 @@ def control_settings(args: argparse.Namespace) -> dict:
     return {"control_image": getattr(args, "control_image", None), "controlnet": args.controlnet,
             "control_scale": args.control_scale, "control_start": args.control_start, "control_end": args.control_end,
             "canny": [args.canny_low, args.canny_high]}
-
-
-def save_png(image: Image.Image, path: Path, settings: dict) -> Path:
-    """Write ``image`` with its settings as PNG text chunks, atomically."""
-    info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", json.dumps(settings, sort_keys=True))
-    for key in ("prompt", "seed", "model"):
-        if key in settings:
-            info.add_text(key, str(settings[key]))
-    with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG", pnginfo=info)
-    return path
 
 
 def make_grid(images: list[Image.Image]) -> Image.Image:

@@ -10,12 +10,12 @@ from blip_diffusion.cli.generate import (
     add_sampling_arguments,
     make_grid,
     sampling_settings,
-    save_png,
     subject_input,
 )
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines.interpolation import INTERPOLATIONS
 from blip_diffusion.pipelines.schedulers import make_scheduler
+from blip_diffusion.utils.image_output import save_png
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

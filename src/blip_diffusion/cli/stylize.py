@@ -16,11 +16,11 @@ from blip_diffusion.cli.generate import (
     one_or_all,
     sampling_settings,
     save_images,
-    save_png,
     subject_input,
 )
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines.schedulers import make_scheduler
+from blip_diffusion.utils.image_output import save_png
 from blip_diffusion.utils.images import load_image
 
 

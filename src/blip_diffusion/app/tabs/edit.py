@@ -19,10 +19,10 @@ from blip_diffusion.app.outputs import request_folder, save_map
 from blip_diffusion.app.sampling import read_sampling, sampling_inputs
 from blip_diffusion.app.uploads import read_image, read_subject
 from blip_diffusion.app.widgets import STEP_PROGRESS, image_file, subject_files
-from blip_diffusion.cli.edit import mask_image
 from blip_diffusion.pipelines.attention_control import AttentionEditConfig
 from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
 from blip_diffusion.pipelines.editing import BlipDiffusionEditPipeline
+from blip_diffusion.utils.image_output import mask_image
 
 DEFAULTS = AttentionEditConfig()
 DOWNSAMPLES = [1, 2, 4, 8]
