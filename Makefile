@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_SUBJECT := assets/dreambench/dog/00.jpg assets/dreambench/dog/01.jpg assets/dreambench/dog/02.jpg
 
-.PHONY: demo test test-slow setup clean browser toy-model
+.PHONY: demo test test-slow setup clean browser toy-model toy-tables
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,22 @@ toy-model: $(STAMP)
 	$(VENV)/bin/blip-diffusion train stage2 --config configs/train/toy_stage2.toml --resume
 	$(VENV)/bin/blip-diffusion toyworld bundle --model outputs/train/stage2/model --base outputs/train/base/model \
 		--out assets/models/toy
+
+# docs/results.md: Table 1 (ToyBench rows of the bundled toy model) and Table 2 (stage-2 ablations,
+# each trained with the same smaller budget as its baseline). Rerun to resume.
+TOY := assets/models/toy
+TOYBENCH := --subjects 6 --steps 20 --scheduler dpm --device cpu
+ABLATIONS := baseline: skip_stage1:skip_stage1=true frozen_text_encoder:freeze_text_encoder=true \
+	no_class_text:class_text_to_qformer=false no_subject_dropping:subject_drop_prob=0
+toy-tables: $(STAMP)
+	$(VENV)/bin/blip-diffusion toybench --model $(TOY)/blip-diffusion --base-model $(TOY)/base \
+		--out outputs/toybench/table1 $(TOYBENCH) --samples-per-prompt 2 \
+		--finetune-steps 40 --dreambooth-steps 40 400 --finetune-lr 1e-3 --prompt-reps 20
+	for ablation in $(ABLATIONS); do name=$${ablation%%:*}; switch=$${ablation#*:}; \
+		$(VENV)/bin/blip-diffusion train stage2 --config configs/train/toy_stage2.toml --resume \
+			out=outputs/train/ablation-$$name run.max_steps=400 run.batch_size=16 $$switch && \
+		$(VENV)/bin/blip-diffusion toybench --model outputs/train/ablation-$$name/model \
+			--out outputs/toybench/ablation-$$name $(TOYBENCH) --samples-per-prompt 1 || exit 1; done
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

@@ -1,7 +1,8 @@
 """``blip-diffusion train STAGE --config FILE [key=value ...] [--resume]``.
 
 Stages: ``base`` (stage 0, the toy base model: CLIP, VAE, UNet), ``stage1`` (BLIP-2's ITC/ITM/ITG on
-the Q-Former) and ``stage2`` (subject representation learning). Multi-GPU: ``accelerate launch -m
+the Q-Former), ``stage2`` (subject representation learning) and ``controlnet`` (a canny-edge
+ControlNet for the base model). Multi-GPU: ``accelerate launch -m
 blip_diffusion.cli.main train ...``. See docs/training.md.
 """
 
@@ -17,6 +18,7 @@ STAGES: dict[str, tuple[str, str, str]] = {
     "base": ("blip_diffusion.training.base", "BaseConfig", "train_base"),
     "stage1": ("blip_diffusion.training.stage1", "Stage1Config", "train_stage1"),
     "stage2": ("blip_diffusion.training.stage2", "Stage2Config", "train_stage2"),
+    "controlnet": ("blip_diffusion.training.controlnet", "ControlNetConfig", "train_controlnet"),
 }
 
 
