@@ -28,6 +28,7 @@ from blip_diffusion.evaluation.pipeline_generator import (
     DTYPES,
     GenerationSettings,
     PipelineGenerator,
+    draw_from_text,
     load_pipeline,
 )
 from blip_diffusion.evaluation.worklist import GenerationRequest
@@ -212,17 +213,6 @@ class DreamBoothGenerator:
         self._loaded = subject
 
     def __call__(self, requests: Sequence[GenerationRequest]) -> list[Image.Image]:
-        first, settings = requests[0], self.settings
+        first = requests[0]
         self._load(first.subject, first.class_word)
-        return list(
-            self.pipe(
-                prompt=[dreambooth_text(r) for r in requests],
-                negative_prompt=[settings.negative_prompt] * len(requests),
-                guidance_scale=settings.guidance_scale,
-                num_inference_steps=settings.num_inference_steps,
-                height=settings.height,
-                width=settings.width,
-                generator=[torch.Generator("cpu").manual_seed(r.seed) for r in requests],
-                output_type="pil",
-            ).images
-        )
+        return draw_from_text(self.pipe, [dreambooth_text(r) for r in requests], requests, self.settings)

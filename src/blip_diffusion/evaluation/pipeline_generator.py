@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image
@@ -122,3 +122,22 @@ class PipelineGenerator:
             negative_prompt=settings.negative_prompt,
             generator=[torch.Generator("cpu").manual_seed(r.seed) for r in requests],
         ).images
+
+
+def draw_from_text(
+    pipe: Any, texts: Sequence[str], requests: Sequence[GenerationRequest], settings: GenerationSettings
+) -> list[Image.Image]:
+    """One picture per request from a diffusers text-to-image pipeline (``StableDiffusionPipeline``),
+    prompted with ``texts``; each with its own CPU generator seeded from its request."""
+    return list(
+        pipe(
+            prompt=list(texts),
+            negative_prompt=[settings.negative_prompt] * len(requests),
+            guidance_scale=settings.guidance_scale,
+            num_inference_steps=settings.num_inference_steps,
+            height=settings.height,
+            width=settings.width,
+            generator=[torch.Generator("cpu").manual_seed(r.seed) for r in requests],
+            output_type="pil",
+        ).images
+    )

@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import torch
 from PIL import Image
 
-from blip_diffusion.evaluation.pipeline_generator import GenerationSettings
+from blip_diffusion.evaluation.pipeline_generator import GenerationSettings, draw_from_text
 from blip_diffusion.evaluation.worklist import GenerationRequest
 from blip_diffusion.toyworld.bench import ToyBench
 from blip_diffusion.toyworld.benchset import BenchSubject, prompt_target, truth_photo
@@ -53,16 +52,4 @@ class TextOnlyGenerator:
         return request.text
 
     def __call__(self, requests: Sequence[GenerationRequest]) -> list[Image.Image]:
-        settings = self.settings
-        return list(
-            self.pipe(
-                prompt=[self.text(r) for r in requests],
-                negative_prompt=[settings.negative_prompt] * len(requests),
-                guidance_scale=settings.guidance_scale,
-                num_inference_steps=settings.num_inference_steps,
-                height=settings.height,
-                width=settings.width,
-                generator=[torch.Generator("cpu").manual_seed(r.seed) for r in requests],
-                output_type="pil",
-            ).images
-        )
+        return draw_from_text(self.pipe, [self.text(r) for r in requests], requests, self.settings)

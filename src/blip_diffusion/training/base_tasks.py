@@ -20,7 +20,12 @@ from blip_diffusion.models.clip_towers import text_state_from_clip
 from blip_diffusion.models.ctx_clip import ContextCLIPTextModel
 from blip_diffusion.models.loading import build_with_state
 from blip_diffusion.training.data import ToyCaptions, clip_pixels, unit_pixels
-from blip_diffusion.training.diffusion import denoising_loss, encode_latents, training_scheduler
+from blip_diffusion.training.diffusion import (
+    denoising_loss,
+    drop_captions,
+    encode_latents,
+    training_scheduler,
+)
 from blip_diffusion.utils.atomic import atomic_path
 
 
@@ -143,11 +148,7 @@ class UnetTask:
         return {"input_ids": ids, "pixels": unit_pixels([i["image"] for i in items])}
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        ids = batch["input_ids"].to(self.device)
-        dropped = torch.rand(ids.shape[0]) < self.caption_dropout  # rows trained unconditionally
-        if dropped.any():
-            empty = self.tokenizer([""], padding="max_length", return_tensors="pt").input_ids.to(self.device)
-            ids = torch.where(dropped.to(self.device)[:, None], empty, ids)
+        ids = drop_captions(batch["input_ids"].to(self.device), self.tokenizer, self.caption_dropout)
         with torch.no_grad():
             cond = self.text_encoder(ids).last_hidden_state
             latents = encode_latents(self.vae, batch["pixels"].to(self.device))

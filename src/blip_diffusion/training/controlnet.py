@@ -29,7 +29,7 @@ from blip_diffusion.pipelines.model_folder import load_component, read_model_ind
 from blip_diffusion.training import loop
 from blip_diffusion.training.config import RunConfig, to_dict
 from blip_diffusion.training.data import FolderCaptions, ToyCaptions, unit_pixels
-from blip_diffusion.training.diffusion import encode_latents, training_scheduler
+from blip_diffusion.training.diffusion import drop_captions, encode_latents, training_scheduler
 from blip_diffusion.utils.atomic import atomic_path
 
 TEXT_ENCODER = ["blip_diffusion", "ContextCLIPTextModel"]
@@ -108,11 +108,7 @@ class ControlNetTask:
         return {"input_ids": ids, "pixels": unit_pixels([i["image"] for i in items]), "control": control}
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        ids = batch["input_ids"].to(self.device)
-        dropped = torch.rand(ids.shape[0]) < self.config.caption_dropout  # rows with the edges alone
-        if dropped.any():
-            empty = self.tokenizer([""], padding="max_length", return_tensors="pt").input_ids.to(self.device)
-            ids = torch.where(dropped.to(self.device)[:, None], empty, ids)
+        ids = drop_captions(batch["input_ids"].to(self.device), self.tokenizer, self.config.caption_dropout)
         with torch.no_grad():
             cond = self.text_encoder(ids).last_hidden_state
             latents = encode_latents(self.vae, batch["pixels"].to(self.device))

@@ -7,6 +7,8 @@ Stable Diffusion's recipe: latents ``z0 = scaling_factor * VAE(x).sample()``, a 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, PNDMScheduler, UNet2DConditionModel
@@ -44,3 +46,13 @@ def denoising_loss(unet: UNet2DConditionModel, scheduler: DDPMScheduler, latents
     noisy = scheduler.add_noise(latents, noise, timesteps)
     prediction = unet(noisy, timesteps, encoder_hidden_states=cond).sample
     return F.mse_loss(prediction.float(), noise.float())
+
+
+def drop_captions(ids: torch.Tensor, tokenizer: Any, probability: float) -> torch.Tensor:
+    """Token ids (B, L) with each row replaced by the empty text's with ``probability`` (from the
+    global torch RNG): the unconditional rows that classifier-free guidance needs."""
+    dropped = torch.rand(ids.shape[0]) < probability
+    if not dropped.any():
+        return ids
+    empty = tokenizer([""], padding="max_length", max_length=ids.shape[1], return_tensors="pt").input_ids
+    return torch.where(dropped.to(ids.device)[:, None], empty.to(ids.device), ids)
