@@ -40,6 +40,7 @@ def test_fine_tuned_rows_end_to_end_and_resumed(tmp_path, tiny_base, tiny_stage1
             "--finetune-steps", "1", "--dreambooth-steps", "1", "--finetune-lr", "0.05", "--prompt-reps", "2"]
     assert _run(argv) == 0
     report = json.loads((out / REPORT_JSON).read_text())
+    assert report["rows"]["ground_truth_vae"]["all"]["images"] == 25  # renders through the base model's VAE
     for row, method in (("blip_diffusion_finetuned_1", "blip-diffusion"), ("dreambooth_1", "dreambooth")):
         assert report["rows"][row]["finetune_steps"] == 1 and report["rows"][row]["finetune_seconds"] > 0
         (folder,) = (out / "finetuned" / f"{method}-1").iterdir()

@@ -1,8 +1,8 @@
 """``blip-diffusion toybench``: ToyBench, DreamBench for the toy world, measured exactly by the oracle.
 
 Rows: ground-truth renders (upper bound), the BLIP-Diffusion model of ``--model``, and with
-``--base-model`` a text-to-image model given class-only prompts (lower bound) and full captions
-(text-only oracle). Rerunning with the same ``--out`` keeps the pictures already made.
+``--base-model`` the ground truth through its VAE (the upper bound of a latent model), and a
+text-to-image model given class-only prompts (lower bound) and full captions (text-only oracle). Rerunning with the same ``--out`` keeps the pictures already made.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from blip_diffusion.evaluation.pipeline_generator import (
     GenerationSettings,
     PipelineGenerator,
 )
-from blip_diffusion.toyworld.adapters import TextOnlyGenerator, TruthGenerator
+from blip_diffusion.toyworld.adapters import TextOnlyGenerator, TruthGenerator, VaeRoundTripGenerator
 from blip_diffusion.toyworld.bench import (
     CLASS_ONLY,
     FULL_CAPTION,
     GROUND_TRUTH,
+    GROUND_TRUTH_VAE,
     MODEL,
     Row,
     prepare_bench,
@@ -158,6 +159,14 @@ def _rows(args: argparse.Namespace, bench: Any, device: str) -> list[Row]:
     if args.base_model:
         base = functools.partial(_base_pipeline, args.base_model, settings, args.dtype, device)
         rows += [
+            Row(
+                GROUND_TRUTH_VAE,
+                f"ground-truth renders through the VAE of `{args.base_model}` (latent upper bound)",
+                lambda: VaeRoundTripGenerator(bench, size, base().vae),
+                args.base_model,
+                GenerationSettings(height=size, width=size),
+                args.dtype,
+            ),
             Row(
                 CLASS_ONLY,
                 f"`{args.base_model}`, class-only prompts (lower bound)",

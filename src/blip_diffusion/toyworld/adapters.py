@@ -1,5 +1,5 @@
-"""Image generators for ToyBench rows that are not BLIP-Diffusion: ground-truth renders and a
-text-only base model. Both follow the harness's
+"""Image generators for ToyBench rows that are not BLIP-Diffusion: ground-truth renders (as they
+are, and through a VAE) and a text-only base model. Both follow the harness's
 :data:`~blip_diffusion.evaluation.generation.ImageGenerator` interface (requests -> pictures)."""
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+import torch
 from PIL import Image
 
 from blip_diffusion.evaluation.pipeline_generator import GenerationSettings, draw_from_text
@@ -34,6 +36,24 @@ class TruthGenerator:
             truth_photo(self.bench.member(r.subject), r.prompt.index, r.sample, self.resolution).pil()
             for r in requests
         ]
+
+
+class VaeRoundTripGenerator(TruthGenerator):
+    """Ground-truth renders encoded and decoded by a VAE (the posterior mean): the upper bound of
+    any model that draws through that VAE's latents."""
+
+    def __init__(self, bench: ToyBench, resolution: int, vae: Any):
+        super().__init__(bench, resolution)
+        self.vae = vae
+
+    @torch.no_grad()
+    def __call__(self, requests: Sequence[GenerationRequest]) -> list[Image.Image]:
+        pictures = np.stack([np.asarray(p) for p in super().__call__(requests)])
+        pixels = torch.from_numpy(pictures).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        pixels = pixels.to(self.vae.device, self.vae.dtype)
+        decoded = self.vae.decode(self.vae.encode(pixels).latent_dist.mean).sample.float().clamp(-1.0, 1.0)
+        out = decoded.add(1.0).mul(127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        return [Image.fromarray(picture) for picture in out]
 
 
 class TextOnlyGenerator:

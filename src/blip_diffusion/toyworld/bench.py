@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 REFERENCES_DIR = "references"
 # Row names, also their folders under the output folder.
 GROUND_TRUTH, MODEL, CLASS_ONLY, FULL_CAPTION = "ground_truth", "blip_diffusion", "class_only", "full_caption"
+GROUND_TRUTH_VAE = "ground_truth_vae"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
