@@ -66,9 +66,13 @@ def test_fine_tuned_rows_end_to_end_and_resumed(tmp_path, tiny_base, tiny_stage1
     assert json.loads((out / REPORT_JSON).read_text())["rows"]["dreambooth_1"]["all"]["images"] == 25
 
 
-def test_dreambooth_rows_need_a_base_model(tmp_path):
+def test_rows_need_their_models(tmp_path):
     from blip_diffusion.errors import InputError
 
     with pytest.raises(InputError, match="--dreambooth-steps needs --base-model"):
         _run(["--model", "m", "--out", str(tmp_path / "o"), "--dreambooth-steps", "40", "--device", "cpu"])
+    with pytest.raises(InputError, match="--finetune-steps needs --model"):
+        _run(["--base-model", "b", "--out", str(tmp_path / "o"), "--finetune-steps", "40", "--device", "cpu"])
+    with pytest.raises(InputError, match="needs --model .BLIP-Diffusion., --base-model"):
+        _run(["--out", str(tmp_path / "o"), "--device", "cpu"])
     assert not (tmp_path / "o").exists()

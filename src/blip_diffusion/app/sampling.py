@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 import torch
@@ -11,7 +12,6 @@ from blip_diffusion.app.limits import Limits, check_range, check_sampling, whole
 from blip_diffusion.pipelines.control_images import fit_size
 
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit seed
-DEFAULT_SIDE = 512
 DEFAULT_STEPS = 50
 
 
@@ -93,7 +93,7 @@ class SamplingInputs:
 
 
 def sampling_inputs(
-    limits: Limits, multiple: int, num_images: bool = True, long_side: bool = False
+    limits: Limits, pipe: Any, num_images: bool = True, long_side: bool = False
 ) -> SamplingInputs:
     """Negative prompt, seed, steps, guidance, size (width and height, or the long side) and images."""
     negative_prompt = gr.Textbox(label="Negative prompt")
@@ -105,7 +105,7 @@ def sampling_inputs(
         steps = gr.Number(label=f"Steps (1-{limits.max_steps})", value=min(DEFAULT_STEPS, limits.max_steps),
                           precision=0)
     guidance = gr.Slider(1.0, 20.0, value=7.5, step=0.5, label="Guidance scale")
-    side = min(DEFAULT_SIDE, limits.max_side)
+    side, multiple = min(pipe.default_size, limits.max_side), pipe.vae_scale_factor
     if long_side:
         label = f"Long side (up to {limits.max_side}; the other follows the image's aspect ratio)"
         longer = gr.Number(label=label, value=side, precision=0)

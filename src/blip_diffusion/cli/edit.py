@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=50, help="denoising (and inversion) steps")
     parser.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance of the edit")
     parser.add_argument("--size", type=parse_size, default=None, metavar="WxH",
-                        help="image size (default 512x512; with --image: its own, or resized and cropped)")
+                        help="image size (default: the model's, 512x512 for the official one; with --image: its own, "
+                             "or resized and cropped)")
     parser.add_argument("--scheduler", default="pndm", choices=sorted(SCHEDULERS),
                         help="sampler of generated sources (real images always use DDIM)")
     _add_attention_arguments(parser)

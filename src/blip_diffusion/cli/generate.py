@@ -24,7 +24,6 @@ from blip_diffusion.utils.images import load_image
 
 BUNDLED_CONTROLNET_MODEL = BUNDLED_MODEL.parent / "blipdiffusion-controlnet-small"
 CANNY = "canny:"  # --control-image canny:PHOTO
-DEFAULT_SIDE = 512
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +47,8 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, num_images: bool = T
     parser.add_argument("--steps", type=int, default=50, help="denoising steps")
     parser.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale")
     parser.add_argument("--size", type=parse_size, default=None, metavar="WxH",
-                        help="image size (default 512x512, or the control image's aspect ratio with 512 on its long side)")
+                        help="image size (default: the model's, 512x512 for the official one; with a control image, its "
+                             "aspect ratio at that long side)")
     parser.add_argument("--scheduler", default="pndm", choices=sorted(SCHEDULERS), help="sampler")
     parser.add_argument("--out", default="outputs", help="output folder")
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     control = load_control_images(args)
     pipe = load_control_pipeline(args) if control else load_pipeline(args)
     pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
-    width, height = args.size or default_size(control, pipe.vae_scale_factor)
+    width, height = args.size or default_size(control, pipe)
     generators = [torch.Generator("cpu").manual_seed(args.seed + i) for i in range(args.num_images)]
     images = pipe(
         prompt=[args.prompt] * args.num_images, reference_image=subject,
@@ -152,10 +152,12 @@ def load_control_pipeline(args: argparse.Namespace):
     return BlipDiffusionControlNetPipeline.from_base(base, nets).to(base.device)
 
 
-def default_size(control: list[Image.Image], multiple: int) -> tuple[int, int]:
+def default_size(control: list[Image.Image], pipe) -> tuple[int, int]:  # noqa: ANN001
+    """The model's own size; with a control map, its aspect ratio at that long side."""
     from blip_diffusion.pipelines.control_images import fit_size
 
-    return fit_size(control[0].size, DEFAULT_SIDE, multiple) if control else (DEFAULT_SIDE, DEFAULT_SIDE)
+    side = pipe.default_size
+    return fit_size(control[0].size, side, pipe.vae_scale_factor) if control else (side, side)
 
 
 

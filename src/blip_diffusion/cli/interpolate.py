@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     subjects = [subject_input(paths) for paths in (args.subject_a, args.subject_b)]
     pipe = load_pipeline(args)
     pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
-    width, height = args.size or (512, 512)
+    width, height = args.size or (pipe.default_size, pipe.default_size)
     result = interpolate_subjects(
         pipe, args.prompt, *subjects, category_a=args.class_a, category_b=args.class_b,
         target_category=args.target_class, num_frames=args.frames, method=args.method, seed=args.seed,

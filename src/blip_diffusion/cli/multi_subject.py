@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                 for name, value in references.items()}
     pipe = load_pipeline(args)
     pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
-    width, height = args.size or (512, 512)
+    width, height = args.size or (pipe.default_size, pipe.default_size)
     images = generate_multi_subject(
         pipe, args.prompt, subjects, negative_prompt=args.negative_prompt, guidance_scale=args.guidance,
         num_inference_steps=args.steps, height=height, width=width, prompt_reps=args.prompt_reps,

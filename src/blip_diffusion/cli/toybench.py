@@ -45,7 +45,9 @@ _SAMPLING = GenerationSettings()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="BLIP-Diffusion model folder")
+    parser.add_argument(
+        "--model", default=None, help="BLIP-Diffusion model folder (without it: the --base-model rows only)"
+    )
     parser.add_argument("--out", required=True, type=Path, help="output folder (rerun with it to resume)")
     parser.add_argument(
         "--base-model",
@@ -115,6 +117,10 @@ def _check(args: argparse.Namespace) -> None:
     ):
         if any(value < 1 for value in values):
             raise InputError(f"--{name} must be at least 1, got {min(values)}")
+    if not (args.model or args.base_model):
+        raise InputError("toybench needs --model (BLIP-Diffusion), --base-model (text-to-image) or both")
+    if args.finetune_steps and not args.model:
+        raise InputError("--finetune-steps needs --model (the BLIP-Diffusion model to fine-tune)")
     if args.dreambooth_steps and not args.base_model:
         raise InputError("--dreambooth-steps needs --base-model (the text-to-image model to fine-tune)")
     if args.lora_rank < 0 or args.prompt_reps < 1:
@@ -144,18 +150,21 @@ def _rows(args: argparse.Namespace, bench: Any, device: str) -> list[Row]:
             "ground-truth renders",
             GenerationSettings(height=size, width=size),
         ),
-        Row(
-            MODEL,
-            f"BLIP-Diffusion `{args.model}`",
-            lambda: PipelineGenerator.from_pretrained(
-                args.model, bench.photos, settings, args.qformer_tokenizer, args.dtype, device
-            ),
-            args.model,
-            settings,
-            args.dtype,
-            args.qformer_tokenizer,
-        ),
     ]
+    if args.model:
+        rows.append(
+            Row(
+                MODEL,
+                f"BLIP-Diffusion `{args.model}`",
+                lambda: PipelineGenerator.from_pretrained(
+                    args.model, bench.photos, settings, args.qformer_tokenizer, args.dtype, device
+                ),
+                args.model,
+                settings,
+                args.dtype,
+                args.qformer_tokenizer,
+            )
+        )
     if args.base_model:
         base = functools.partial(_base_pipeline, args.base_model, settings, args.dtype, device)
         rows += [

@@ -8,7 +8,6 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import diffusers
 import numpy as np
@@ -78,6 +77,8 @@ class BlipDiffusionPipeline(DiffusionPipeline):
         self.ctx_begin_pos = ctx_begin_pos
         self.model_name = name_or_path
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+        # The size the UNet was trained at (512 for SD1.5 / Salesforce/blipdiffusion): the default size.
+        self.default_size = unet.config.sample_size * self.vae_scale_factor
         self.output_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
 
     # ------------------------------------------------------------------ loading and saving
@@ -306,8 +307,8 @@ class BlipDiffusionPipeline(DiffusionPipeline):
         target_subject_category: str | list[str] | None = None,
         guidance_scale: float = 7.5,
         num_inference_steps: int = 50,
-        height: int = 512,
-        width: int = 512,
+        height: int | None = None,
+        width: int | None = None,
         negative_prompt: str | list[str] = "",
         prompt_strength: float = 1.0,
         prompt_reps: int = 20,
@@ -325,9 +326,11 @@ class BlipDiffusionPipeline(DiffusionPipeline):
         embeddings averaged, weighted by ``reference_weights``), a :class:`SubjectEmbedding` or
         subject file, or embeddings (Q, D) / (B, Q, D). The subject embeddings come from the
         images with the source class word; the prompt uses the target class word (default: the
-        source), so a dog's photo can guide "a tiger".
+        source), so a dog's photo can guide "a tiger". ``height`` and ``width`` default to the size
+        the UNet was trained at (:attr:`default_size`: 512 for the official model).
         """
         # 1. Check inputs
+        height, width = height or self.default_size, width or self.default_size
         prompts, sources, targets, negatives = self.check_inputs(
             prompt, source_subject_category, target_subject_category, negative_prompt, height, width,
             num_inference_steps, output_type,

@@ -200,7 +200,7 @@ class BlipDiffusionEditPipeline(BlipDiffusionPipeline):
         settings (default: the original's).
 
         Without ``image`` both rows start from the same noise (``latents`` (1, C, h, w), or drawn
-        with ``generator``; 512x512 by default) and the pipeline's scheduler samples both with
+        with ``generator``; the pipeline's ``default_size`` by default) and the pipeline's scheduler samples both with
         guidance. With ``image`` (used at its own size unless ``height`` and ``width`` are given)
         the image is inverted with DDIM (guidance 1, no subject) and the source row reconstructs
         it, with guidance 1, or with ``guidance_scale`` and fitted null-text embeddings if
@@ -208,7 +208,10 @@ class BlipDiffusionEditPipeline(BlipDiffusionPipeline):
         """
         # 1. Check inputs and read the real image
         pixels = None if image is None else self.prepare_image(image, height, width)
-        height, width = (height or 512, width or 512) if pixels is None else tuple(pixels.shape[-2:])
+        if pixels is None:
+            height, width = height or self.default_size, width or self.default_size
+        else:
+            height, width = tuple(pixels.shape[-2:])
         self.check_inputs(prompt, None, None, negative_prompt, height, width, num_inference_steps,
                           output_type)
         attention = attention or AttentionEditConfig()

@@ -249,8 +249,8 @@ def generate_multi_subject(
     negative_prompt: str = "",
     guidance_scale: float = 7.5,
     num_inference_steps: int = 50,
-    height: int = 512,
-    width: int = 512,
+    height: int | None = None,
+    width: int | None = None,
     prompt_strength: float = 1.0,
     prompt_reps: int = 20,
     num_images: int = 1,
@@ -266,6 +266,7 @@ def generate_multi_subject(
     UNet's cross-attention (``attention_store`` receives those attention probabilities).
     """
     # 1. Check inputs and place the subjects in the prompt
+    height, width = height or pipe.default_size, width or pipe.default_size
     _, _, _, negatives = pipe.check_inputs(prompt, None, None, negative_prompt, height, width,
                                            num_inference_steps, output_type)
     layout = layout_prompt(pipe, prompt, list(subjects))

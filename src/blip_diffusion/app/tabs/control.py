@@ -72,7 +72,7 @@ def build(ctx: AppContext) -> None:
                 mode = gr.Radio([CANNY, AS_IS], value=CANNY, label="Control map")
                 low, high = canny_inputs()
                 scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="ControlNet scale")
-                sampling = sampling_inputs(ctx.limits, ctx.pipe.vae_scale_factor, long_side=True)
+                sampling = sampling_inputs(ctx.limits, ctx.pipe, long_side=True)
             with gr.Column():
                 preview_button = gr.Button("Preview edges")
                 run = gr.Button("Generate", variant="primary")

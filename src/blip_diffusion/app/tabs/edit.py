@@ -93,7 +93,7 @@ def build(ctx: AppContext) -> None:
                                                 label="Blend threshold")
                     blend_downsample = gr.Dropdown(DOWNSAMPLES, value=downsample,
                                                    label="Blend mask from maps this many times smaller")
-                sampling = sampling_inputs(ctx.limits, ctx.pipe.vae_scale_factor, num_images=False)
+                sampling = sampling_inputs(ctx.limits, ctx.pipe, num_images=False)
             with gr.Column():
                 run = gr.Button("Edit", variant="primary")
                 with gr.Row():

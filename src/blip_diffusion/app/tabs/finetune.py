@@ -136,7 +136,7 @@ def build(ctx: AppContext) -> None:
                 refresh_button = gr.Button("Refresh list")
                 target_class = gr.Textbox(label="Target class word (optional)", placeholder="tiger")
                 prompt = gr.Textbox(label="Prompt", placeholder="on the beach")
-                sampling = sampling_inputs(limits, ctx.pipe.vae_scale_factor)
+                sampling = sampling_inputs(limits, ctx.pipe)
                 run = gr.Button("Generate", variant="primary")
                 gallery, downloads = image_outputs("finetune")
         connect(train_button.click, train, ctx, [name, files, subject_class, steps, seed], [status, subject],

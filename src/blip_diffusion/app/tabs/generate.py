@@ -54,7 +54,7 @@ def build(ctx: AppContext) -> None:
                 subject_class = gr.Textbox(label="Subject class word", placeholder="dog")
                 target_class = gr.Textbox(label="Target class word (optional)", placeholder="tiger")
                 prompt = gr.Textbox(label="Prompt", placeholder="on the beach")
-                sampling = sampling_inputs(ctx.limits, ctx.pipe.vae_scale_factor)
+                sampling = sampling_inputs(ctx.limits, ctx.pipe)
             with gr.Column():
                 run = gr.Button("Generate", variant="primary")
                 gallery, downloads = image_outputs("generate")

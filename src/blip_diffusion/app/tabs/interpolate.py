@@ -66,7 +66,7 @@ def build(ctx: AppContext) -> None:
                     method = gr.Radio(sorted(INTERPOLATIONS), value="spherical", label="Path")
                     frame_ms = gr.Number(label="Frame duration (ms)", value=250, precision=0)
                     bounce = gr.Checkbox(label="Play back and forth")
-                sampling = sampling_inputs(limits, ctx.pipe.vae_scale_factor, num_images=False)
+                sampling = sampling_inputs(limits, ctx.pipe, num_images=False)
             with gr.Column():
                 run = gr.Button("Interpolate", variant="primary")
                 animation = gr.Image(label="Animation", type="filepath", interactive=False,

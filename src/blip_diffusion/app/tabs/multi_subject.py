@@ -70,7 +70,7 @@ def build(ctx: AppContext) -> None:
                 prompt = gr.Textbox(label="Prompt: each subject as [name] before its class word",
                                     placeholder=EXAMPLE[0])
                 slots = [_slot(ctx, number) for number in range(1, SLOTS + 1)]
-                sampling = sampling_inputs(ctx.limits, ctx.pipe.vae_scale_factor)
+                sampling = sampling_inputs(ctx.limits, ctx.pipe)
             with gr.Column():
                 run = gr.Button("Generate", variant="primary")
                 gallery, downloads = image_outputs("multi-subject")

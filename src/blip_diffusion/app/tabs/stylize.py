@@ -56,7 +56,7 @@ def build(ctx: AppContext) -> None:
                 prompt = gr.Textbox(label="Prompt", placeholder="on a marble table")
                 low, high = canny_inputs()
                 scale = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="ControlNet scale")
-                sampling = sampling_inputs(ctx.limits, ctx.pipe.vae_scale_factor, long_side=True)
+                sampling = sampling_inputs(ctx.limits, ctx.pipe, long_side=True)
             with gr.Column():
                 run = gr.Button("Generate", variant="primary")
                 edges = gr.Image(label="Edges of the structure image", type="filepath", interactive=False,
