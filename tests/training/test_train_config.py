@@ -7,12 +7,13 @@ import pytest
 from blip_diffusion.errors import InputError
 from blip_diffusion.training.base import BaseConfig
 from blip_diffusion.training.config import RunConfig, load, parse_overrides, to_dict
+from blip_diffusion.training.controlnet import ControlNetConfig
 from blip_diffusion.training.finetune import FinetuneConfig
 from blip_diffusion.training.stage1 import Stage1Config
 from blip_diffusion.training.stage2 import Stage2Config
 
 CONFIGS = Path(__file__).parent.parent.parent / "configs" / "train"
-CLASSES = {"base": BaseConfig, "stage1": Stage1Config, "stage2": Stage2Config}
+CLASSES = {"base": BaseConfig, "stage1": Stage1Config, "stage2": Stage2Config, "controlnet": ControlNetConfig}
 
 
 def test_overrides_keep_the_section_defaults(tmp_path):
