@@ -96,11 +96,13 @@ class SubjectTuner:
         return out
 
     def mean_seconds(self) -> float | None:
-        """Mean fine-tuning wall time over the subjects done so far (None before the first)."""
-        times = [
-            json.loads(p.read_text())["seconds"] for p in sorted(Path(self.folder).glob(f"*/{TIMING_FILE}"))
-        ]
-        return sum(times) / len(times) if times else None
+        return mean_finetune_seconds(self.folder)
+
+
+def mean_finetune_seconds(folder: Path) -> float | None:
+    """Mean fine-tuning wall time of the subjects fine-tuned in ``folder`` so far (None before the first)."""
+    times = [json.loads(p.read_text())["seconds"] for p in sorted(Path(folder).glob(f"*/{TIMING_FILE}"))]
+    return sum(times) / len(times) if times else None
 
 
 def subject_tuner(
@@ -171,11 +173,9 @@ class FinetunedPipelineGenerator(PipelineGenerator):
         super().__init__(pipe, photos, settings)
         self.tuner = tuner
 
-    def _subject_embeddings(self, subject: str, class_word: str) -> Any:
-        if self._subject is None or self._subject[0] != subject:
-            folder = self.tuner.tuned(subject, class_word, self.photos[subject])
-            self._subject = (subject, self.pipe.load_subject(folder))
-        return self._subject[1]
+    def prepare_subject(self, subject: str, class_word: str) -> Any:
+        """Fine-tune on the subject (once), put its UNet weights into the pipeline, return its embeddings."""
+        return self.pipe.load_subject(self.tuner.tuned(subject, class_word, self.photos[subject]))
 
 
 def dreambooth_text(request: GenerationRequest) -> str:

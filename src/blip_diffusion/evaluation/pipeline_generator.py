@@ -100,9 +100,13 @@ class PipelineGenerator:
 
     def _subject_embeddings(self, subject: str, class_word: str) -> SubjectEmbedding:
         if self._subject is None or self._subject[0] != subject:
-            logger.info("encoding subject %s from %d photos", subject, len(self.photos[subject]))
-            self._subject = (subject, self.pipe.encode_subject(list(self.photos[subject]), class_word))
+            self._subject = (subject, self.prepare_subject(subject, class_word))
         return self._subject[1]
+
+    def prepare_subject(self, subject: str, class_word: str) -> SubjectEmbedding:
+        """The subject's embeddings: its photos encoded and averaged (once per subject)."""
+        logger.info("encoding subject %s from %d photos", subject, len(self.photos[subject]))
+        return self.pipe.encode_subject(list(self.photos[subject]), class_word)
 
     def __call__(self, requests: Sequence[GenerationRequest]) -> list[Image.Image]:
         first = requests[0]

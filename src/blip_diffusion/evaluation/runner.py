@@ -28,8 +28,8 @@ from blip_diffusion.evaluation.encoders import (
 )
 from blip_diffusion.evaluation.finetuned_generators import (
     FinetuneSettings,
-    SubjectTuner,
     finetuned_generator,
+    mean_finetune_seconds,
     subject_tuner,
 )
 from blip_diffusion.evaluation.generation import ImageGenerator, generate_missing, missing_requests
@@ -180,7 +180,7 @@ def evaluate(
     scores, real = score_all(subjects, requests, out, dino, clip, config.metric_batch_size, progress)
     settings = report_settings(config)
     if config.finetune.steps:
-        settings["finetune_seconds_per_subject"] = SubjectTuner(config.finetuned_dir, None).mean_seconds()
+        settings["finetune_seconds_per_subject"] = mean_finetune_seconds(config.finetuned_dir)
     report = build_report(settings, subjects, scores, real)
     write_report(report, out)
     try:

@@ -19,6 +19,7 @@ from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 from blip_diffusion.models.clip_towers import text_state_from_clip
 from blip_diffusion.models.ctx_clip import ContextCLIPTextModel
 from blip_diffusion.models.loading import build_with_state
+from blip_diffusion.pipelines.model_folder import load_component, read_model_index
 from blip_diffusion.training.data import ToyCaptions, clip_pixels, unit_pixels
 from blip_diffusion.training.diffusion import (
     denoising_loss,
@@ -119,6 +120,15 @@ def load_text_encoder(clip_folder: Path, dtype: torch.dtype | None = None) -> Co
     state = text_state_from_clip(clip.state_dict())
     encoder = build_with_state(lambda: ContextCLIPTextModel(clip.config.text_config), state, str(clip_folder))
     return encoder.to(dtype) if dtype else encoder
+
+
+def load_text_to_image_parts(root: Path, dtype: torch.dtype | None = None) -> dict[str, Any]:
+    """tokenizer, unet, vae and the text encoder (as a :class:`ContextCLIPTextModel`) of a
+    text-to-image model folder (the toy base model or SD1.5)."""
+    index = read_model_index(root)
+    parts = {name: load_component(root, name, index[name], dtype) for name in ("tokenizer", "unet", "vae")}
+    parts["text_encoder"] = load_component(root, "text_encoder", ["blip_diffusion", "ContextCLIPTextModel"], dtype)
+    return parts
 
 
 class UnetTask:

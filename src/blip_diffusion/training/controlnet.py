@@ -25,14 +25,13 @@ from PIL import Image
 
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines.control_images import canny_edges
-from blip_diffusion.pipelines.model_folder import load_component, read_model_index
 from blip_diffusion.training import loop
+from blip_diffusion.training.base_tasks import load_text_to_image_parts
 from blip_diffusion.training.config import RunConfig, to_dict
 from blip_diffusion.training.data import FolderCaptions, ToyCaptions, unit_pixels
 from blip_diffusion.training.diffusion import drop_captions, encode_latents, training_scheduler
 from blip_diffusion.utils.atomic import atomic_path
 
-TEXT_ENCODER = ["blip_diffusion", "ContextCLIPTextModel"]
 CONDITIONING_CHANNELS = (16, 32, 96, 256)  # ControlNet's, for the four sizes from picture to latents
 
 
@@ -68,10 +67,7 @@ def load_base_parts(base_model: str) -> dict[str, Any]:
     root = Path(base_model)
     if not (root / "model_index.json").is_file():
         raise InputError(f"base_model {root} is not a model folder: train the base model first or set base_model=")
-    index = read_model_index(root)
-    parts = {name: load_component(root, name, index[name], None) for name in ("tokenizer", "unet", "vae")}
-    parts["text_encoder"] = load_component(root, "text_encoder", TEXT_ENCODER, None)
-    return parts
+    return load_text_to_image_parts(root)
 
 
 class ControlNetTask:

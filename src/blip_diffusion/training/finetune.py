@@ -30,8 +30,8 @@ from blip_diffusion.pipelines.finetuned_subject import (
     LORA_FILE,
     SUBJECT_FILE,
 )
-from blip_diffusion.pipelines.model_folder import load_component, read_model_index
 from blip_diffusion.training import loop
+from blip_diffusion.training.base_tasks import load_text_to_image_parts
 from blip_diffusion.training.batches import Shuffled
 from blip_diffusion.training.checkpoint import CHECKPOINTS
 from blip_diffusion.training.config import RunConfig, to_dict
@@ -100,11 +100,7 @@ def load_base(config: FinetuneConfig) -> dict[str, Any]:
         subject = pipe.encode_subject(list(config.subject), config.subject_class.strip())
         parts = {name: getattr(pipe, name) for name in ("tokenizer", "text_encoder", "unet", "vae")}
         return {**parts, "subject": subject, "ctx_begin_pos": pipe.ctx_begin_pos, "photos": photos}
-    root = Path(config.model)
-    index = read_model_index(root)
-    parts = {name: load_component(root, name, index[name], None) for name in ("tokenizer", "unet", "vae")}
-    parts["text_encoder"] = load_component(root, "text_encoder", ["blip_diffusion", "ContextCLIPTextModel"], None)
-    return {**parts, "subject": None, "photos": photos}
+    return {**load_text_to_image_parts(Path(config.model)), "subject": None, "photos": photos}
 
 
 class FinetuneTask:

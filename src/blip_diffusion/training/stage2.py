@@ -28,9 +28,9 @@ from blip_diffusion.pipelines.model_folder import (
     load_component,
     load_qformer_tokenizer,
     read_json,
-    read_model_index,
 )
 from blip_diffusion.training import loop
+from blip_diffusion.training.base_tasks import load_text_to_image_parts
 from blip_diffusion.training.config import RunConfig, to_dict
 from blip_diffusion.training.data import FolderSubjects, ToySubjects, clip_pixels, unit_pixels
 from blip_diffusion.training.diffusion import (
@@ -41,7 +41,6 @@ from blip_diffusion.training.diffusion import (
 )
 from blip_diffusion.training.subject_model import SubjectModel, fresh_qformer
 
-TEXT_ENCODER = ["blip_diffusion", "ContextCLIPTextModel"]
 QFORMER = ["blip_diffusion", "Blip2QFormerModel"]
 
 
@@ -91,9 +90,7 @@ def load_parts(config: Stage2Config, dtype: torch.dtype | None = None) -> dict[s
     for folder, what in ((base, "base_model"), (stage1, "stage1_model")):
         if not folder.is_dir():
             raise InputError(f"{what} {folder} is not a folder: train that stage first or set {what}=FOLDER")
-    index = read_model_index(base)
-    parts = {name: load_component(base, name, index[name], dtype) for name in ("tokenizer", "unet", "vae")}
-    parts["text_encoder"] = load_component(base, "text_encoder", TEXT_ENCODER, dtype)
+    parts = load_text_to_image_parts(base, dtype)
     parts["qformer"] = load_component(stage1, "qformer", QFORMER, dtype)
     vocab = parts["qformer"].embeddings.word_embeddings.num_embeddings
     parts["qformer_tokenizer"] = load_qformer_tokenizer(stage1, config.qformer_tokenizer or None, vocab)
