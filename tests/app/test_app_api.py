@@ -39,7 +39,7 @@ def _direct(pipe, prompt: str, seed: int, subject=DOG) -> np.ndarray:
 def _watch(job, seen: list) -> None:
     while not job.done():
         seen.append(job.status())
-        time.sleep(0.2)
+        time.sleep(0.02)  # a queued request may wait well under a second: look often
 
 
 def test_concurrent_clients_each_get_the_image_their_seed_implies(server, pipe):
