@@ -83,10 +83,11 @@ def toy_tasks(folder: Path, device: torch.device):
         from transformers import CLIPTokenizer
 
         parts = {"text_encoder": base_tasks.load_text_encoder(model / "clip"),
-                 "vae": AutoencoderKL.from_pretrained(model / "vae"),
-                 "tokenizer": CLIPTokenizer.from_pretrained(model / "tokenizer"), "export": None}
-        unet = base.unet_config(base_config.unet, parts["text_encoder"].config.hidden_size, 4, 16)
-        return base_tasks.UnetTask(unet, parts, 0.1, data, device, torch.float32, False)
+                 "vae": AutoencoderKL.from_pretrained(model / "vae"), "tokenizer": CLIPTokenizer.from_pretrained(model / "tokenizer")}
+        encoded = base_tasks.encode_captions(data, 256, parts, folder / "encoded.safetensors", device)
+        unet = base.unet_config(base_config.unet, parts["text_encoder"].config.hidden_size,
+                                parts["vae"].config.latent_channels, 16)
+        return base_tasks.UnetTask(unet, encoded, 0.1, base_config.unet.subject_loss_weight, 0, device, False)
 
     yield "base: UNet", base_config.unet.run.batch_size, unet_task
     s1 = load(stage1.Stage1Config, CONFIGS / "toy_stage1.toml", [f"out={folder / 's1'}", f"vision_model={model / 'clip'}",

@@ -36,7 +36,7 @@ def run_overrides(prefix: str, steps: int, batch: int, lr: float, extra: tuple[s
 TINY_CLIP = ["clip.text_width=32", "clip.vision_width=32", "clip.text_layers=1", "clip.vision_layers=2",
              "clip.heads=2", "clip.projection_dim=16", "clip.patch_size=8"]
 TINY_VAE = ["vae.block_out_channels=8,16"]
-TINY_UNET = ["unet.block_out_channels=16,32", "unet.attention_head_dim=4"]
+TINY_UNET = ["unet.block_out_channels=16,32", "unet.attention_head_dim=4", "unet.photos=16"]
 
 
 def tiny_base_config(out: Path, steps: int = 2, parts: str = "clip,vae,unet", extra: tuple[str, ...] = ()):
@@ -77,7 +77,7 @@ def tiny_stage2_config(out: Path, base: Path, stage1: Path, steps: int = 2, extr
     """Stage 2 from the tiny base and stage-1 models of this session."""
     from blip_diffusion.training.stage2 import Stage2Config
 
-    overrides = [f"out={out}", f"base_model={base}", f"stage1_model={stage1}", "data.resolution=32",
+    overrides = [f"out={out}", f"base_model={base}", f"stage1_model={stage1}", "data.resolution=32", "data.photos=8",
                  *run_overrides("run.", steps, 2, 1e-3)]
     return load(Stage2Config, None, [*overrides, *extra])
 

@@ -3,11 +3,12 @@
 import torch
 
 from blip_diffusion.training.base import clip_config, unet_config, vae_config
-from blip_diffusion.training.base_tasks import ClipTask, UnetTask, VaeTask, load_text_encoder
-from blip_diffusion.training.data import ToyCaptions
+from blip_diffusion.training.base_tasks import ClipTask, UnetTask, VaeTask, encode_captions, load_text_encoder
+from blip_diffusion.training.data import ToyCaptions, unit_pixels
+from blip_diffusion.training.diffusion import denoising_loss
 from blip_diffusion.training.toy_tokenizers import toy_clip_tokenizer, toy_words
 
-from .conftest import fit, tiny_base_config
+from .conftest import fit, fixed_batch, tiny_base_config
 
 CPU = torch.device("cpu")
 
@@ -34,21 +35,62 @@ def test_vae_reconstruction_loss_falls():
     assert losses[-1] < 0.75 * losses[0], losses
 
 
-def test_unet_denoising_loss_falls_and_caption_dropout_uses_the_empty_text(tiny_base):
+def _encoded(tiny_base, path, count=8):
     from diffusers import AutoencoderKL
     from transformers import CLIPTokenizer
 
     clip_dir = tiny_base.parent / "clip" / "model"
     parts = {"text_encoder": load_text_encoder(clip_dir), "vae": AutoencoderKL.from_pretrained(tiny_base / "vae"),
-             "tokenizer": CLIPTokenizer.from_pretrained(clip_dir), "export": None}
+             "tokenizer": CLIPTokenizer.from_pretrained(clip_dir)}
+    return parts, encode_captions(ToyCaptions(0, 32), count, parts, path, CPU)
+
+
+def test_encoded_photos_hold_what_the_frozen_encoders_give_and_are_read_back(tiny_base, tmp_path):
+    parts, encoded = _encoded(tiny_base, tmp_path / "encoded.safetensors")
+    item = ToyCaptions(0, 32)[5]
+    with torch.no_grad():
+        ids = parts["tokenizer"]([item["caption"]], padding="max_length", return_tensors="pt").input_ids
+        states = parts["text_encoder"](ids).last_hidden_state[0]
+        latents = parts["vae"].encode(unit_pixels([item["image"]])).latent_dist.mean[0]
+    assert torch.allclose(encoded[5]["states"].float(), states, atol=1e-2)
+    assert torch.allclose(encoded[5]["latents"], latents * parts["vae"].config.scaling_factor, atol=1e-5)
+    assert encoded[5]["subject"].shape == (1, *latents.shape[-2:])
+    assert abs(encoded[5]["subject"].mean().item() - item["alpha"].mean()) < 1e-5
+    again = encode_captions(ToyCaptions(0, 32), 8, {}, tmp_path / "encoded.safetensors", CPU)  # no encoders needed
+    assert torch.equal(again.tensors["latents"], encoded.tensors["latents"])
+    assert torch.equal(again.empty, encoded.empty)
+
+
+def test_unet_denoising_loss_falls_and_caption_dropout_uses_the_empty_text(tiny_base, tmp_path):
+    _, encoded = _encoded(tiny_base, tmp_path / "encoded.safetensors")
     config = tiny_base_config("unused")
-    torch.manual_seed(0)
     cfg = unet_config(config.unet, 32, 4, 8)
-    task = UnetTask(cfg, parts, 0.0, ToyCaptions(0, 32), CPU, torch.float32, False)
+    torch.manual_seed(0)
+    task = UnetTask(cfg, encoded, 0.0, 3.0, 0, CPU, False)
     losses = fit(task, 6, 2e-3)
     assert losses[-1] < 0.7 * losses[0], losses
-    assert not any(p.requires_grad for p in task.text_encoder.parameters())
-    assert not any(p.requires_grad for p in task.vae.parameters())
+    assert [n for n, p in task.unet.named_parameters() if not p.requires_grad] == []
+
+    task.caption_dropout = 1.0  # every caption dropped: the loss cannot depend on the captions' states
+    batch = fixed_batch(task, 4)
+    other = {**batch, "states": torch.randn_like(batch["states"].float())}
+    torch.manual_seed(1)
+    dropped = task.loss(batch)[0]
+    torch.manual_seed(1)
+    assert task.loss(other)[0] == dropped
+
+
+def test_subject_weighted_loss_equals_the_plain_loss_under_uniform_weights(tiny_base, tmp_path):
+    _, encoded = _encoded(tiny_base, tmp_path / "encoded.safetensors", count=4)
+    cfg = unet_config(tiny_base_config("unused").unet, 32, 4, 8)
+    task = UnetTask(cfg, encoded, 0.0, 0.0, 0, CPU, False)
+    batch = fixed_batch(task, 4)
+    latents, states = batch["latents"], batch["states"].float()
+    torch.manual_seed(2)
+    plain = denoising_loss(task.unet, task.scheduler, latents, states)
+    torch.manual_seed(2)
+    weighted = denoising_loss(task.unet, task.scheduler, latents, states, torch.full_like(batch["subject"], 2.5))
+    assert torch.allclose(plain, weighted, atol=1e-6)
 
 
 def test_base_model_loads_as_a_diffusers_pipeline(tiny_base):

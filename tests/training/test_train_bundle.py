@@ -59,3 +59,13 @@ def test_rebundling_keeps_model_cards_and_bad_folders_are_refused(bundled, tmp_p
     with pytest.raises(InputError, match="has no model_index.json"):
         bundle_toy_model(tmp_path, base, tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_base_only_bundle_holds_the_same_bytes_as_the_full_bundle(bundled, tmp_path):
+    _, base, out = bundled
+    alone = bundle_toy_model(None, base, tmp_path / "alone")
+    assert [p.name for p in alone.iterdir()] == [BASE_FOLDER]
+    for path in (alone / BASE_FOLDER).rglob("*.safetensors"):
+        twin = out / BASE_FOLDER / path.relative_to(alone / BASE_FOLDER)
+        assert path.read_bytes() == twin.read_bytes(), path  # links resolve to the model's copies
+    assert not any(p.is_symlink() for p in (alone / BASE_FOLDER).iterdir())

@@ -3,7 +3,7 @@
 import torch
 
 from blip_diffusion.models.loading import read_state_dict
-from blip_diffusion.training.stage2 import Stage2Task, load_parts, stage2_data, train_stage2
+from blip_diffusion.training.stage2 import Stage2Task, encode_targets, load_parts, stage2_data, train_stage2
 
 from .conftest import fit, fixed_batch, state, tiny_stage2_config
 
@@ -98,3 +98,35 @@ def test_prompt_reps_train_on_the_text_the_pipeline_writes(tmp_path, tiny_base, 
     expected = tokenizer([written], padding="max_length", truncation=True,
                          max_length=task.text_length, return_tensors="pt").input_ids
     assert torch.equal(batch["ids_plain"], expected)
+
+
+def test_toy_targets_are_encoded_once_and_the_run_trains_on_them(tmp_path, tiny_base, tiny_stage1):
+    from safetensors.torch import load_file
+
+    from blip_diffusion.training.data import unit_pixels
+    from blip_diffusion.training.diffusion import latent_means
+
+    config = config_for(tmp_path / "run", tiny_base, tiny_stage1, steps=1, extra=("data.photos=6",))
+    train_stage2(config)
+    latents = load_file(tmp_path / "run" / "encoded.safetensors")["latents"]
+    parts, data = load_parts(config), stage2_data(config.data)
+    assert len(latents) == 6
+    assert torch.allclose(latents[4], latent_means(parts["vae"], unit_pixels([data[4]["image"]]))[0], atol=1e-5)
+    task = Stage2Task(config, parts, encode_targets(data, 6, None, tmp_path / "run" / "encoded.safetensors", CPU),
+                      CPU, torch.float32)  # read back: no VAE needed
+    batch = fixed_batch(task, 2)
+    assert "target" not in batch and torch.equal(batch["latents"], latents[:2])
+
+
+def test_subject_loss_weight_changes_the_loss_only_through_the_subject(tmp_path, tiny_base, tiny_stage1):
+    plain = make_task(tmp_path, tiny_base, tiny_stage1, ("subject_drop_prob=0", "caption_dropout=0"))
+    weighted = make_task(tmp_path, tiny_base, tiny_stage1, ("subject_drop_prob=0", "caption_dropout=0",
+                                                             "subject_loss_weight=4"))
+    batch = fixed_batch(plain, 2)
+    losses = []
+    for task, alpha in ((plain, batch["alpha"]), (weighted, batch["alpha"]), (weighted, torch.zeros_like(batch["alpha"]))):
+        torch.manual_seed(3)
+        with torch.no_grad():
+            losses.append(task.loss({**batch, "alpha": alpha})[0])
+    assert not torch.allclose(losses[0], losses[1])
+    assert torch.allclose(losses[0], losses[2])  # no subject pixels: the plain loss

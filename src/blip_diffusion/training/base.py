@@ -16,6 +16,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import torch
 from accelerate.utils import extract_model_from_parallel
 from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
 from safetensors.torch import save_file
@@ -23,7 +24,7 @@ from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPTextModel, C
 
 from blip_diffusion.models.ctx_clip import ContextCLIPTextModel
 from blip_diffusion.training import loop
-from blip_diffusion.training.base_tasks import ClipTask, UnetTask, VaeTask, load_text_encoder
+from blip_diffusion.training.base_tasks import ClipTask, UnetTask, VaeTask, encode_captions, load_text_encoder
 from blip_diffusion.training.config import RunConfig, to_dict
 from blip_diffusion.training.data import ToyCaptions
 from blip_diffusion.training.diffusion import inference_scheduler
@@ -32,6 +33,7 @@ from blip_diffusion.utils.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 PARTS = ("clip", "vae", "unet")
+ENCODED_FILE = "encoded.safetensors"
 CLIP_FOLDER = "clip"
 
 
@@ -70,6 +72,8 @@ class UnetPart:
     layers_per_block: int = 1
     attention_head_dim: int = 8
     caption_dropout: float = 0.1
+    photos: int = 20000  # training photos, encoded once (OUT/unet/encoded.safetensors) and seen in seeded epochs
+    subject_loss_weight: float = 0.0  # extra loss weight on the subject's latent pixels (see UnetTask)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +91,8 @@ class BaseConfig:
         unknown = [p for p in self.parts if p not in PARTS]
         if unknown:
             raise InputError(f"parts: unknown part(s) {', '.join(unknown)}; valid parts: {', '.join(PARTS)}")
+        if self.unet.photos < 1:
+            raise InputError(f"unet.photos must be at least 1, got {self.unet.photos}")
         if self.data.caption not in ("full", "prompt"):
             raise InputError(f"data.caption must be 'full' or 'prompt', got {self.data.caption!r}")
 
@@ -170,13 +176,16 @@ def _train_unet(config: BaseConfig, out: Path, settings: dict, resume: bool) -> 
     factor = 2 ** (len(vae.config.block_out_channels) - 1)
     cfg = unet_config(config.unet, text_encoder.config.hidden_size, vae.config.latent_channels,
                       config.data.resolution // factor)
-    parts = {"text_encoder": text_encoder, "vae": vae, "tokenizer": tokenizer,
-             "export": lambda unet, folder: export_base(unet, vae, clip_dir, folder)}
+    parts = {"text_encoder": text_encoder, "vae": vae, "tokenizer": tokenizer}
     data = ToyCaptions(config.data.seed, config.data.resolution, config.data.caption)
-    run = config.unet.run
-    loop.train(lambda device, dtype: UnetTask(cfg, parts, config.unet.caption_dropout, data, device, dtype,
-                                              run.gradient_checkpointing),
-               run, out / "unet", settings, _resuming(resume, out / "unet"), name="base-unet",
+    part, run = config.unet, config.unet.run
+
+    def make_task(device: torch.device, dtype: torch.dtype) -> UnetTask:
+        encoded = encode_captions(data, part.photos, parts, out / "unet" / ENCODED_FILE, device)
+        return UnetTask(cfg, encoded, part.caption_dropout, part.subject_loss_weight, run.seed, device,
+                        run.gradient_checkpointing, lambda unet, folder: export_base(unet, vae, clip_dir, folder))
+
+    loop.train(make_task, run, out / "unet", settings, _resuming(resume, out / "unet"), name="base-unet",
                export_dir=out / "model")
 
 

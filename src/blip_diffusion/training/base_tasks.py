@@ -3,7 +3,8 @@
 - :class:`ClipTask`: a tiny CLIP (transformers ``CLIPModel``: text and vision towers, contrastive loss).
 - :class:`VaeTask`: a tiny ``AutoencoderKL`` (reconstruction MSE + a small KL term).
 - :class:`UnetTask`: a tiny text-to-image ``UNet2DConditionModel`` on frozen CLIP text features and
-  frozen VAE latents, with captions dropped (replaced by "") for classifier-free guidance.
+  frozen VAE latents (:class:`EncodedCaptions`, computed once), with captions dropped (replaced by "")
+  for classifier-free guidance.
 """
 
 from __future__ import annotations
@@ -11,20 +12,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from accelerate.utils import extract_model_from_parallel
 from diffusers import AutoencoderKL, UNet2DConditionModel
+from safetensors.torch import load_file, save_file
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 
 from blip_diffusion.models.clip_towers import text_state_from_clip
 from blip_diffusion.models.ctx_clip import ContextCLIPTextModel
 from blip_diffusion.models.loading import build_with_state
 from blip_diffusion.pipelines.model_folder import load_component, read_model_index
+from blip_diffusion.training.batches import Shuffled
 from blip_diffusion.training.data import ToyCaptions, clip_pixels, unit_pixels
 from blip_diffusion.training.diffusion import (
     denoising_loss,
-    drop_captions,
-    encode_latents,
+    latent_means,
+    subject_weights,
     training_scheduler,
 )
 from blip_diffusion.utils.atomic import atomic_path
@@ -131,38 +138,94 @@ def load_text_to_image_parts(root: Path, dtype: torch.dtype | None = None) -> di
     return parts
 
 
-class UnetTask:
-    """Text-to-image denoising with frozen CLIP text features and frozen VAE latents."""
+class EncodedCaptions(Dataset):
+    """The UNet's training photos, encoded once by the frozen VAE and text encoder (the work each step
+    would otherwise repeat, about half of a toy step on a CPU).
 
-    def __init__(self, config: dict[str, Any], parts: dict[str, Any], caption_dropout: float, data: ToyCaptions,
-                 device: torch.device, weight_dtype: torch.dtype, gradient_checkpointing: bool):
+    Item ``i`` holds ``latents`` (C, h, w), the posterior mean scaled as the UNet sees it; ``states``
+    (L, D), the text encoder's output for the caption (stored as float16); and ``subject`` (1, h, w),
+    the subject's coverage averaged to latent size. ``empty`` (L, D) is the output for the empty text
+    (classifier-free guidance's unconditional input).
+    """
+
+    def __init__(self, tensors: dict[str, torch.Tensor]):
+        self.empty = tensors["empty"].float()
+        self.tensors = {key: tensors[key] for key in ("latents", "states", "subject")}
+
+    def __len__(self) -> int:
+        return len(self.tensors["latents"])
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {key: values[index] for key, values in self.tensors.items()}
+
+
+@torch.no_grad()
+def encode_captions(data: ToyCaptions, count: int, parts: dict[str, Any], path: Path, device: torch.device,
+                    batch_size: int = 64) -> EncodedCaptions:
+    """The first ``count`` items of ``data`` encoded with ``parts`` (text_encoder, vae, tokenizer); kept in
+    ``path`` (written atomically) and read back from there when it holds as many."""
+    if path.is_file():
+        tensors = load_file(path)
+        if len(tensors["latents"]) == count:
+            return EncodedCaptions(tensors)
+    text_encoder, vae, tokenizer = (parts[name] for name in ("text_encoder", "vae", "tokenizer"))
+    text_encoder, vae = text_encoder.to(device).eval(), vae.to(device).eval()
+
+    def states(captions: list[str]) -> torch.Tensor:
+        ids = tokenizer(captions, padding="max_length", truncation=True, return_tensors="pt").input_ids
+        return text_encoder(ids.to(device)).last_hidden_state.half().cpu()
+
+    chunks: dict[str, list[torch.Tensor]] = {"latents": [], "states": [], "subject": []}
+    for first in tqdm(range(0, count, batch_size), desc="encoding photos", dynamic_ncols=True):
+        items = [data[i] for i in range(first, min(count, first + batch_size))]
+        latents = latent_means(vae, unit_pixels([i["image"] for i in items]))
+        alpha = torch.from_numpy(np.stack([i["alpha"] for i in items]))[:, None]
+        chunks["latents"].append(latents)
+        chunks["states"].append(states([i["caption"] for i in items]))
+        chunks["subject"].append(F.adaptive_avg_pool2d(alpha, latents.shape[-2:]))
+    tensors = {key: torch.cat(values).contiguous() for key, values in chunks.items()}
+    tensors["empty"] = states([""])[0].contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file(tensors, tmp)
+    return EncodedCaptions(tensors)
+
+
+class UnetTask:
+    """Text-to-image denoising on pre-encoded photos (frozen CLIP text states, frozen VAE latents), with
+    captions dropped (the empty text's states) for classifier-free guidance.
+
+    ``subject_loss_weight`` w weighs each latent pixel by ``1 + w * subject coverage``: the toy's subjects
+    fill a tenth of a picture, and their attributes are what the later stages need the model to draw.
+    """
+
+    def __init__(self, config: dict[str, Any], encoded: EncodedCaptions, caption_dropout: float,
+                 subject_loss_weight: float, seed: int, device: torch.device, gradient_checkpointing: bool,
+                 export: Any = None):
         self.unet = UNet2DConditionModel.from_config(config).to(device)
         if gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
-        self.text_encoder = parts["text_encoder"].to(device, weight_dtype).requires_grad_(False).eval()
-        self.vae = parts["vae"].to(device, weight_dtype).requires_grad_(False).eval()
-        self.tokenizer: CLIPTokenizer = parts["tokenizer"]
+        self.encoded, self.data = encoded, Shuffled(encoded, seed)
         self.scheduler = training_scheduler()
-        self.caption_dropout, self.data, self.device = caption_dropout, data, device
-        self.exporter = parts["export"]
+        self.caption_dropout, self.subject_loss_weight, self.device = caption_dropout, subject_loss_weight, device
+        self.exporter = export
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"unet": self.unet}
 
-    def dataset(self) -> ToyCaptions:
+    def dataset(self) -> Shuffled:
         return self.data
 
-    def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        captions = [i["caption"] for i in items]
-        ids = self.tokenizer(captions, padding="max_length", truncation=True, return_tensors="pt").input_ids
-        return {"input_ids": ids, "pixels": unit_pixels([i["image"] for i in items])}
+    def collate(self, items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        return {key: torch.stack([i[key] for i in items]) for key in items[0]}
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        ids = drop_captions(batch["input_ids"].to(self.device), self.tokenizer, self.caption_dropout)
-        with torch.no_grad():
-            cond = self.text_encoder(ids).last_hidden_state
-            latents = encode_latents(self.vae, batch["pixels"].to(self.device))
-        return denoising_loss(self.unet, self.scheduler, latents, cond), {}
+        states = batch["states"].to(self.device, torch.float32)
+        dropped = (torch.rand(len(states)) < self.caption_dropout).to(self.device)
+        cond = torch.where(dropped[:, None, None], self.encoded.empty.to(self.device), states)
+        latents = batch["latents"].to(self.device)
+        weight = subject_weights(batch["subject"].to(self.device), latents.shape[-2:], self.subject_loss_weight)
+        return denoising_loss(self.unet, self.scheduler, latents, cond, weight), {}
 
     def export(self, out: Path) -> None:
         self.exporter(self.unet, out)

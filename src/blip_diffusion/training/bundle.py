@@ -7,7 +7,9 @@ one folder, weights in float16 safetensors, and every component the two share st
 
 Both folders load as they are (``BlipDiffusionPipeline.from_pretrained``,
 ``DiffusionPipeline.from_pretrained``); float16 weights load into float32 models unless a dtype is
-asked for. Model cards (``README.md``) already in ``OUT`` are kept.
+asked for. Model cards (``README.md``) already in ``OUT`` are kept. Without a stage-2 model only
+``OUT/base/`` is written (the base model is final before stage 2 is trained); the float16 files are
+the same bytes either way, so a later full bundle adds nothing to a repository's history for them.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from blip_diffusion.utils.atomic import atomic_path
 MODEL_FOLDER, BASE_FOLDER, CARD = "blip-diffusion", "base", "README.md"
 
 
-def bundle_toy_model(model: Path, base: Path, out: Path, dtype: torch.dtype = torch.float16) -> Path:
-    """Write ``out`` (replacing it whole, atomically) from a stage-2 ``model`` and stage-0 ``base`` folder."""
-    model, base, out = Path(model), Path(base), Path(out)
-    for folder, what in ((model, "model"), (base, "base")):
+def bundle_toy_model(model: Path | None, base: Path, out: Path, dtype: torch.dtype = torch.float16) -> Path:
+    """Write ``out`` (replacing it whole, atomically) from a stage-2 ``model`` (or None) and stage-0 ``base`` folder."""
+    base, out = Path(base), Path(out)
+    folders = [(base, "base")] + ([(Path(model), "model")] if model is not None else [])
+    for folder, what in folders:
         if not (folder / "model_index.json").is_file():
             raise InputError(
                 f"{what} folder {folder} has no model_index.json: expected a trained model folder"
@@ -38,15 +41,17 @@ def bundle_toy_model(model: Path, base: Path, out: Path, dtype: torch.dtype = to
     cards = {name: (out / name / CARD).read_text() for name in (MODEL_FOLDER, BASE_FOLDER)
              if (out / name / CARD).is_file()}  # fmt: skip
     with atomic_path(out) as tmp:
-        copy_weights_as(model, tmp / MODEL_FOLDER, dtype)
         copy_weights_as(base, tmp / BASE_FOLDER, dtype)
-        for component in sorted(p.name for p in (tmp / BASE_FOLDER).iterdir() if p.is_dir()):
+        if model is not None:
+            copy_weights_as(Path(model), tmp / MODEL_FOLDER, dtype)
+        for component in sorted(p.name for p in (tmp / BASE_FOLDER).iterdir() if p.is_dir() and model is not None):
             shared = tmp / MODEL_FOLDER / component
             if shared.is_dir() and same_component(shared, tmp / BASE_FOLDER / component):
                 shutil.rmtree(tmp / BASE_FOLDER / component)
                 (tmp / BASE_FOLDER / component).symlink_to(Path("..") / MODEL_FOLDER / component)
         for name, text in cards.items():
-            (tmp / name / CARD).write_text(text)
+            if (tmp / name).is_dir():
+                (tmp / name / CARD).write_text(text)
     return out
 
 

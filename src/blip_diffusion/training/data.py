@@ -51,7 +51,7 @@ class ToyCaptions:
     def __getitem__(self, position: int) -> dict[str, Any]:
         photo = self.photos[position]
         text = photo.caption if self.caption == "full" else photo.prompt
-        return {"image": photo.image, "caption": text, "class": photo.subject.class_name}
+        return {"image": photo.image, "caption": text, "class": photo.subject.class_name, "alpha": photo.alpha}
 
 
 class ToySubjects:
@@ -68,7 +68,7 @@ class ToySubjects:
         sample = self.samples[position]
         text = sample.target.caption if self.caption == "full" else sample.target.prompt
         return {"image": sample.target.image, "source": sample.source, "caption": text,
-                "class": sample.target.subject.class_name}
+                "class": sample.target.subject.class_name, "alpha": sample.target.alpha}
 
 
 def read_records(folder: Path) -> list[dict[str, Any]]:
@@ -180,8 +180,8 @@ class FolderSubjects:
 
     def __getitem__(self, position: int) -> dict[str, Any]:
         record = self.order[position]
-        image = np.asarray(self.picture(record))
+        image, alpha = np.asarray(self.picture(record)), self.mask(record)
         choice = np.random.default_rng([self.seed, position]).integers(len(self.backgrounds))
         background = np.asarray(square(to_rgb(load_image(self.backgrounds[choice])), self.resolution))
-        return {"image": image, "source": composite(image, self.mask(record), background),
+        return {"image": image, "source": composite(image, alpha, background), "alpha": alpha,
                 "caption": record["caption"], "class": record.get("class", "")}

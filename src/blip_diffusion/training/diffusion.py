@@ -30,6 +30,22 @@ def inference_scheduler() -> PNDMScheduler:
 
 
 @torch.no_grad()
+def latent_means(vae: AutoencoderKL, pixels: torch.Tensor) -> torch.Tensor:
+    """pixels (B, 3, H, W) in [-1, 1] -> scaled posterior means (B, C, H/f, W/f), float32 on the CPU: the
+    latents that training caches for a frozen VAE (the posterior's spread is tiny at SD's KL weight)."""
+    posterior = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist
+    return (posterior.mean * vae.config.scaling_factor).float().cpu()
+
+
+def subject_weights(alpha: torch.Tensor, size: tuple[int, ...], extra: float) -> torch.Tensor | None:
+    """Per-latent-pixel loss weights ``1 + extra * coverage`` from the subject's alpha (B, 1, H, W),
+    averaged down to ``size`` (h, w); None when ``extra`` is 0 (the plain loss)."""
+    if not extra:
+        return None
+    return 1.0 + extra * F.adaptive_avg_pool2d(alpha.float(), size)
+
+
+@torch.no_grad()
 def encode_latents(vae: AutoencoderKL, pixels: torch.Tensor) -> torch.Tensor:
     """pixels (B, 3, H, W) in [-1, 1] -> scaled latents (B, C, H/f, W/f), sampled from the posterior."""
     latents = vae.encode(pixels.to(vae.dtype)).latent_dist.sample()
@@ -37,15 +53,19 @@ def encode_latents(vae: AutoencoderKL, pixels: torch.Tensor) -> torch.Tensor:
 
 
 def denoising_loss(unet: UNet2DConditionModel, scheduler: DDPMScheduler, latents: torch.Tensor,
-                   cond: torch.Tensor) -> torch.Tensor:
+                   cond: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Epsilon MSE for latents (B, C, h, w) and conditioning (B, L, D); noise and timesteps from the
-    global torch RNG (reseeded each step by the loop)."""
+    global torch RNG (reseeded each step by the loop). ``weight`` (B, 1, h, w), if given, weighs each
+    latent pixel (the mean is taken over the weights, so the loss keeps its scale)."""
     noise = torch.randn(latents.shape, device=latents.device, dtype=torch.float32).to(latents.dtype)
     steps = scheduler.config.num_train_timesteps
     timesteps = torch.randint(0, steps, (latents.shape[0],), device="cpu").to(latents.device)
     noisy = scheduler.add_noise(latents, noise, timesteps)
     prediction = unet(noisy, timesteps, encoder_hidden_states=cond).sample
-    return F.mse_loss(prediction.float(), noise.float())
+    if weight is None:
+        return F.mse_loss(prediction.float(), noise.float())
+    squared = (prediction.float() - noise.float()).pow(2).mean(dim=1, keepdim=True)
+    return (squared * weight).sum() / weight.expand_as(squared).sum()
 
 
 def drop_captions(ids: torch.Tensor, tokenizer: Any, probability: float) -> torch.Tensor:

@@ -17,9 +17,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from accelerate.utils import extract_model_from_parallel
+from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
@@ -31,17 +35,22 @@ from blip_diffusion.pipelines.model_folder import (
 )
 from blip_diffusion.training import loop
 from blip_diffusion.training.base_tasks import load_text_to_image_parts
+from blip_diffusion.training.batches import Shuffled
 from blip_diffusion.training.config import RunConfig, to_dict
 from blip_diffusion.training.data import FolderSubjects, ToySubjects, clip_pixels, unit_pixels
 from blip_diffusion.training.diffusion import (
     denoising_loss,
     encode_latents,
     inference_scheduler,
+    latent_means,
+    subject_weights,
     training_scheduler,
 )
 from blip_diffusion.training.subject_model import SubjectModel, fresh_qformer
+from blip_diffusion.utils.atomic import atomic_path
 
 QFORMER = ["blip_diffusion", "Blip2QFormerModel"]
+ENCODED_FILE = "encoded.safetensors"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +63,7 @@ class SubjectData:
     seed: int = 2
     caption: str = "prompt"  # toy only: "prompt" (class plus context) or "full" description
     pool_size: int = 4096  # toy only: number of backgrounds
+    photos: int = 20000  # toy only: samples whose target latents are encoded once (OUT/encoded.safetensors)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +77,7 @@ class Stage2Config:
     class_text_to_qformer: bool = True
     subject_drop_prob: float = 0.15
     caption_dropout: float = 0.05
+    subject_loss_weight: float = 0.0  # extra loss weight on the subject's latent pixels (as the toy base UNet's)
     ctx_begin_pos: int = 2  # after BOS and "a"
     # Copies of the caption in the text, joined by ", ": the pipeline repeats its prompt (prompt_reps,
     # 20 by default); a text encoder trained from scratch must see that form in training.
@@ -82,6 +93,8 @@ class Stage2Config:
                 raise InputError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
         if self.prompt_reps < 1:
             raise InputError(f"prompt_reps must be at least 1, got {self.prompt_reps}")
+        if self.data.photos < 1:
+            raise InputError(f"data.photos must be at least 1, got {self.data.photos}")
 
 
 def load_parts(config: Stage2Config, dtype: torch.dtype | None = None) -> dict[str, Any]:
@@ -138,8 +151,10 @@ class Stage2Task:
         length = self.text_length
         subject_length = length - self.num_queries
         captions = [", ".join([i["caption"]] * self.config.prompt_reps) for i in items]
-        return {"source": clip_pixels([i["source"] for i in items], self.image_size),
-                "target": unit_pixels([i["image"] for i in items]),
+        target = ({"latents": torch.stack([i["latents"] for i in items])} if "latents" in items[0]
+                  else {"target": unit_pixels([i["image"] for i in items])})
+        return {**target, "source": clip_pixels([i["source"] for i in items], self.image_size),
+                "alpha": torch.from_numpy(np.stack([i["alpha"] for i in items]))[:, None],
                 "class_ids": classes.input_ids, "class_mask": classes.attention_mask,
                 "ids_subject": tokenizer(captions, padding="max_length", truncation=True, max_length=subject_length,
                                          return_tensors="pt").input_ids,
@@ -169,8 +184,10 @@ class Stage2Task:
             spliced = self.text_encoder(batch["ids_subject"].to(device)[rows], subjects[rows], cfg.ctx_begin_pos)
             cond = cond.index_put((rows,), spliced.last_hidden_state)
         cond = cond + 0.0 * subjects.sum()  # every trained weight in the graph, whatever was dropped (DDP)
-        latents = encode_latents(self.vae, batch["target"].to(device))
-        loss = denoising_loss(self.unet, self.parts["noise"], latents, cond)
+        latents = (batch["latents"].to(device) if "latents" in batch
+                   else encode_latents(self.vae, batch["target"].to(device)))
+        weight = subject_weights(batch["alpha"].to(device), latents.shape[-2:], cfg.subject_loss_weight)
+        loss = denoising_loss(self.unet, self.parts["noise"], latents, cond, weight)
         return loss, {"subject_rows": with_subject.float().mean().item()}
 
     def export(self, out: Path) -> None:
@@ -184,6 +201,40 @@ class Stage2Task:
         pipe.save_pretrained(out)
 
 
+class EncodedTargets(Dataset):
+    """Positions 0..N-1 of a stage-2 data set with the target's latents in place of its picture, encoded
+    once by the frozen VAE (the rest of each item, composite included, is drawn again on access)."""
+
+    def __init__(self, data: Any, latents: torch.Tensor):
+        self.data, self.latents = data, latents
+
+    def __len__(self) -> int:
+        return len(self.latents)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = {key: value for key, value in self.data[index].items() if key != "image"}
+        return {**item, "latents": self.latents[index]}
+
+
+@torch.no_grad()
+def encode_targets(data: Any, count: int, vae: Any, path: Path, device: torch.device,
+                   batch_size: int = 64) -> EncodedTargets:
+    """The target latents of ``data``'s first ``count`` items, kept in ``path`` (written atomically) and
+    read back from there when it holds as many."""
+    if path.is_file():
+        latents = load_file(path)["latents"]
+        if len(latents) == count:
+            return EncodedTargets(data, latents)
+    vae = vae.to(device).eval()
+    chunks = [latent_means(vae, unit_pixels([data[i]["image"] for i in range(first, min(count, first + batch_size))]))
+              for first in tqdm(range(0, count, batch_size), desc="encoding targets", dynamic_ncols=True)]
+    latents = torch.cat(chunks).contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file({"latents": latents}, tmp)
+    return EncodedTargets(data, latents)
+
+
 def stage2_data(data: SubjectData) -> Any:
     if data.kind == "toy":
         return ToySubjects(data.seed, data.resolution, data.caption, data.pool_size)
@@ -191,7 +242,15 @@ def stage2_data(data: SubjectData) -> Any:
 
 
 def train_stage2(config: Stage2Config, resume: bool = False) -> Path:
-    parts = load_parts(config)
+    """Train (toy data: on ``data.photos`` samples with their targets encoded once) and export ``OUT/model``."""
+    parts, out = load_parts(config), Path(config.out)
     data = stage2_data(config.data)
-    return loop.train(lambda device, dtype: Stage2Task(config, parts, data, device, dtype), config.run,
-                      Path(config.out), to_dict(config), resume, name="stage2")
+
+    def make_task(device: torch.device, dtype: torch.dtype) -> Stage2Task:
+        examples = data
+        if config.data.kind == "toy":
+            encoded = encode_targets(data, config.data.photos, parts["vae"], out / ENCODED_FILE, device)
+            examples = Shuffled(encoded, config.data.seed)
+        return Stage2Task(config, parts, examples, device, dtype)
+
+    return loop.train(make_task, config.run, out, to_dict(config), resume, name="stage2")
