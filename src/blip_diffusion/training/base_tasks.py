@@ -17,9 +17,7 @@ import torch
 import torch.nn.functional as F
 from accelerate.utils import extract_model_from_parallel
 from diffusers import AutoencoderKL, UNet2DConditionModel
-from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 
 from blip_diffusion.models.clip_towers import text_state_from_clip
@@ -34,6 +32,7 @@ from blip_diffusion.training.diffusion import (
     subject_weights,
     training_scheduler,
 )
+from blip_diffusion.training.encoded import encoded_once
 from blip_diffusion.utils.atomic import atomic_path
 
 
@@ -164,30 +163,20 @@ def encode_captions(data: ToyCaptions, count: int, parts: dict[str, Any], path: 
                     batch_size: int = 64) -> EncodedCaptions:
     """The first ``count`` items of ``data`` encoded with ``parts`` (text_encoder, vae, tokenizer); kept in
     ``path`` (written atomically) and read back from there when it holds as many."""
-    if path.is_file():
-        tensors = load_file(path)
-        if len(tensors["latents"]) == count:
-            return EncodedCaptions(tensors)
-    text_encoder, vae, tokenizer = (parts[name] for name in ("text_encoder", "vae", "tokenizer"))
-    text_encoder, vae = text_encoder.to(device).eval(), vae.to(device).eval()
+    text_encoder, vae, tokenizer = (parts.get(name) for name in ("text_encoder", "vae", "tokenizer"))
 
     def states(captions: list[str]) -> torch.Tensor:
         ids = tokenizer(captions, padding="max_length", truncation=True, return_tensors="pt").input_ids
-        return text_encoder(ids.to(device)).last_hidden_state.half().cpu()
+        return text_encoder.to(device).eval()(ids.to(device)).last_hidden_state.half().cpu()
 
-    chunks: dict[str, list[torch.Tensor]] = {"latents": [], "states": [], "subject": []}
-    for first in tqdm(range(0, count, batch_size), desc="encoding photos", dynamic_ncols=True):
-        items = [data[i] for i in range(first, min(count, first + batch_size))]
-        latents = latent_means(vae, unit_pixels([i["image"] for i in items]))
+    def encode(positions: range) -> dict[str, torch.Tensor]:
+        items = [data[i] for i in positions]
+        latents = latent_means(vae.to(device).eval(), unit_pixels([i["image"] for i in items]))
         alpha = torch.from_numpy(np.stack([i["alpha"] for i in items]))[:, None]
-        chunks["latents"].append(latents)
-        chunks["states"].append(states([i["caption"] for i in items]))
-        chunks["subject"].append(F.adaptive_avg_pool2d(alpha, latents.shape[-2:]))
-    tensors = {key: torch.cat(values).contiguous() for key, values in chunks.items()}
-    tensors["empty"] = states([""])[0].contiguous()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        save_file(tensors, tmp)
+        return {"latents": latents, "states": states([i["caption"] for i in items]),
+                "subject": F.adaptive_avg_pool2d(alpha, latents.shape[-2:])}
+
+    tensors = encoded_once(path, count, encode, lambda: {"empty": states([""])[0]}, batch_size, "encoding photos")
     return EncodedCaptions(tensors)
 
 

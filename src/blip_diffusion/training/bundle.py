@@ -44,15 +44,20 @@ def bundle_toy_model(model: Path | None, base: Path, out: Path, dtype: torch.dty
         copy_weights_as(base, tmp / BASE_FOLDER, dtype)
         if model is not None:
             copy_weights_as(Path(model), tmp / MODEL_FOLDER, dtype)
-        for component in sorted(p.name for p in (tmp / BASE_FOLDER).iterdir() if p.is_dir() and model is not None):
-            shared = tmp / MODEL_FOLDER / component
-            if shared.is_dir() and same_component(shared, tmp / BASE_FOLDER / component):
-                shutil.rmtree(tmp / BASE_FOLDER / component)
-                (tmp / BASE_FOLDER / component).symlink_to(Path("..") / MODEL_FOLDER / component)
+            link_shared_components(tmp)
         for name, text in cards.items():
             if (tmp / name).is_dir():
                 (tmp / name / CARD).write_text(text)
     return out
+
+
+def link_shared_components(root: Path) -> None:
+    """Replace each base component identical to the model's with a relative link to the model's copy."""
+    for component in sorted(p.name for p in (root / BASE_FOLDER).iterdir() if p.is_dir()):
+        shared = root / MODEL_FOLDER / component
+        if shared.is_dir() and same_component(shared, root / BASE_FOLDER / component):
+            shutil.rmtree(root / BASE_FOLDER / component)
+            (root / BASE_FOLDER / component).symlink_to(Path("..") / MODEL_FOLDER / component)
 
 
 def copy_weights_as(source: Path, target: Path, dtype: torch.dtype) -> None:

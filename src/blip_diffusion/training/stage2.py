@@ -20,10 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate.utils import extract_model_from_parallel
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
@@ -46,8 +44,8 @@ from blip_diffusion.training.diffusion import (
     subject_weights,
     training_scheduler,
 )
+from blip_diffusion.training.encoded import encoded_once
 from blip_diffusion.training.subject_model import SubjectModel, fresh_qformer
-from blip_diffusion.utils.atomic import atomic_path
 
 QFORMER = ["blip_diffusion", "Blip2QFormerModel"]
 ENCODED_FILE = "encoded.safetensors"
@@ -221,17 +219,10 @@ def encode_targets(data: Any, count: int, vae: Any, path: Path, device: torch.de
                    batch_size: int = 64) -> EncodedTargets:
     """The target latents of ``data``'s first ``count`` items, kept in ``path`` (written atomically) and
     read back from there when it holds as many."""
-    if path.is_file():
-        latents = load_file(path)["latents"]
-        if len(latents) == count:
-            return EncodedTargets(data, latents)
-    vae = vae.to(device).eval()
-    chunks = [latent_means(vae, unit_pixels([data[i]["image"] for i in range(first, min(count, first + batch_size))]))
-              for first in tqdm(range(0, count, batch_size), desc="encoding targets", dynamic_ncols=True)]
-    latents = torch.cat(chunks).contiguous()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        save_file({"latents": latents}, tmp)
+    def encode(positions: range) -> dict[str, torch.Tensor]:
+        return {"latents": latent_means(vae.to(device).eval(), unit_pixels([data[i]["image"] for i in positions]))}
+
+    latents = encoded_once(path, count, encode, batch_size=batch_size, desc="encoding targets")["latents"]
     return EncodedTargets(data, latents)
 
 
