@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEMO_SUBJECT := assets/dreambench/dog/00.jpg assets/dreambench/dog/01.jpg assets/dreambench/dog/02.jpg
+DEMO_SUBJECT := $(sort $(wildcard assets/toyworld/demo-subject/*.png))
+DEMO_FINETUNED := assets/subjects/striped-ball
+GENERATE := HF_HUB_OFFLINE=1 $(VENV)/bin/blip-diffusion generate --num-images 4 --steps 25 --scheduler dpm --seed 0
 
 .PHONY: demo test test-slow setup clean browser toy-model toy-tables
 
@@ -15,9 +17,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# The bundled toy model draws a held-out ToyBench subject (a striped ball) in new scenes: zero-shot from
+# its photos, then with its shipped fine-tuned subject (LoRA).
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(VENV)/bin/blip-diffusion generate --subject $(DEMO_SUBJECT) --subject-class dog \
-		--prompt "on the beach" --num-images 4 --size 64x64 --steps 25 --seed 0 --out outputs/demo
+	$(GENERATE) --subject $(DEMO_SUBJECT) --subject-class ball --prompt "in the snow" --out outputs/demo/zero-shot
+	$(GENERATE) --subject $(DEMO_FINETUNED) --prompt "on the beach" --out outputs/demo/fine-tuned
 
 # The browser tests drive Debian's Chromium; where it is missing and apt is usable, install it (else they skip).
 browser:
@@ -38,6 +42,8 @@ toy-model: $(STAMP)
 	$(VENV)/bin/blip-diffusion train stage2 --config configs/train/toy_stage2.toml --resume
 	$(VENV)/bin/blip-diffusion toyworld bundle --model outputs/train/stage2/model --base outputs/train/base/model \
 		--out assets/models/toy
+	$(VENV)/bin/blip-diffusion finetune --model assets/models/toy/blip-diffusion --subject $(DEMO_SUBJECT) \
+		--subject-class ball --steps 40 --lr 1e-3 --prompt-reps 20 --out $(DEMO_FINETUNED)
 
 # docs/results.md: Table 1 (ToyBench rows of the toy model that make toy-model trains) and Table 2
 # (stage-2 ablations, each trained with the same smaller budget as its baseline). Rerun to resume.
@@ -50,7 +56,7 @@ toy-tables: $(STAMP)
 		--finetune-steps 40 --dreambooth-steps 40 400 --finetune-lr 1e-3 --prompt-reps 20
 	for ablation in $(ABLATIONS); do name=$${ablation%%:*}; switch=$${ablation#*:}; \
 		$(VENV)/bin/blip-diffusion train stage2 --config configs/train/toy_stage2.toml --resume \
-			out=outputs/train/ablation-$$name run.max_steps=400 run.batch_size=16 $$switch && \
+			out=outputs/train/ablation-$$name run.max_steps=400 run.batch_size=16 data.photos=6400 $$switch && \
 		$(VENV)/bin/blip-diffusion toybench --model outputs/train/ablation-$$name/model \
 			--out outputs/toybench/ablation-$$name $(TOYBENCH) --samples-per-prompt 1 || exit 1; done
 

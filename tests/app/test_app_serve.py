@@ -39,9 +39,11 @@ def test_serve_binds_to_localhost_and_passes_its_limits(monkeypatch, pipe, capsy
     ctx = launched["ctx"]
     assert launched["host"] == "127.0.0.1" and launched["port"] == 7860
     assert ctx.limits == Limits(max_steps=8, max_upload_mb=2.5) and ctx.examples_dir == serve.EXAMPLES_DIR
-    assert ctx.control_pipe.unet is pipe.unet  # the bundled ControlNet on the shared components
+    assert ctx.control_pipe is None and ctx.qformer_tokenizer is None  # the bundled toy model: its own, none
     assert ctx.model == str(serve.BUNDLED_MODEL) and ctx.subjects_dir == ctx.out_dir / "subjects"
-    assert "serving http://127.0.0.1:7860/ (API: http://127.0.0.1:7860/?view=api)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no ControlNet: the structure control and style transfer tabs are off" in out
+    assert "serving http://127.0.0.1:7860/ (API: http://127.0.0.1:7860/?view=api)" in out
 
 
 def test_a_busy_port_or_a_bad_limit_is_an_input_error(monkeypatch, pipe):
@@ -58,6 +60,11 @@ def test_a_busy_port_or_a_bad_limit_is_an_input_error(monkeypatch, pipe):
 
 def test_a_model_without_a_controlnet_gets_no_control_pipeline(pipe):
     assert serve.load_control_pipeline(_parse("--model", str(FIXTURE_MODEL)), pipe) is None
+
+
+def test_a_model_folder_with_a_controlnet_shares_its_components(pipe):
+    control_pipe = serve.load_control_pipeline(_parse("--model", str(CONTROLNET_MODEL)), pipe)
+    assert control_pipe.unet is pipe.unet and control_pipe.controlnet is not None
 
 
 def test_a_model_with_several_controlnets_must_name_one(pipe, tmp_path):

@@ -10,8 +10,10 @@ import torch
 from blip_diffusion.errors import InputError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-# The model `make demo` uses until a trained toy model is bundled: small, random weights.
-BUNDLED_MODEL = REPO_ROOT / "tests" / "fixtures" / "models" / "blipdiffusion-small"
+# The default model: the toy BLIP-Diffusion this project trains (`make toy-model`), with its own tokenizers.
+BUNDLED_MODEL = REPO_ROOT / "assets" / "models" / "toy" / "blip-diffusion"
+# The default for structure control until a toy ControlNet is trained: the small random parity fixture.
+BUNDLED_CONTROLNET_MODEL = REPO_ROOT / "tests" / "fixtures" / "models" / "blipdiffusion-controlnet-small"
 BUNDLED_QFORMER_TOKENIZER = REPO_ROOT / "tests" / "fixtures" / "models" / "qformer_tokenizer"
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -34,8 +36,8 @@ def load_pipeline(args: argparse.Namespace, pipeline_class=None):  # noqa: ANN00
     if model is None:
         if not BUNDLED_MODEL.is_dir():
             raise InputError("no bundled model in this installation: pass --model FOLDER_OR_HUB_ID")
-        print(f"using the bundled model {BUNDLED_MODEL} (small random weights: images are noise-like)")
-        model, tokenizer = BUNDLED_MODEL, tokenizer or BUNDLED_QFORMER_TOKENIZER
+        print(f"using the bundled toy model {BUNDLED_MODEL} (trained on the toy world: 64x64 pictures)")
+        model = BUNDLED_MODEL
     device = resolve_device(args.device)
     pipe = pipeline_class.from_pretrained(model, qformer_tokenizer=tokenizer, torch_dtype=DTYPES[args.dtype])
     return pipe.to(device)

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from blip_diffusion.cli.common import (
-    BUNDLED_MODEL,
+    BUNDLED_CONTROLNET_MODEL,
     BUNDLED_QFORMER_TOKENIZER,
     DTYPES,
     add_background_argument,
@@ -18,18 +18,19 @@ from blip_diffusion.cli.common import (
     parse_size,
 )
 from blip_diffusion.errors import InputError
+from blip_diffusion.pipelines.finetuned_subject import read_finetune_info
 from blip_diffusion.pipelines.schedulers import SCHEDULERS, make_scheduler
 from blip_diffusion.utils.image_output import save_png
 from blip_diffusion.utils.images import load_image
 
-BUNDLED_CONTROLNET_MODEL = BUNDLED_MODEL.parent / "blipdiffusion-controlnet-small"
 CANNY = "canny:"  # --control-image canny:PHOTO
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--subject", nargs="+", required=True, metavar="IMG",
-                        help="photos of the subject (averaged), or one subject file from encode-subject")
+                        help="photos of the subject (averaged), one subject file from encode-subject, "
+                             "or one fine-tuned subject folder from finetune")
     parser.add_argument("--subject-class", default=None, help="class word of the subject, e.g. dog")
     add_background_argument(parser)
     parser.add_argument("--target-class", default=None, help="class word in the prompt (default: --subject-class)")
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     subject = subject_input(args.subject)
     control = load_control_images(args)
     pipe = load_control_pipeline(args) if control else load_pipeline(args)
+    if isinstance(subject, Path):
+        subject = pipe.load_subject(subject)
     pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
     width, height = args.size or default_size(control, pipe)
     generators = [torch.Generator("cpu").manual_seed(args.seed + i) for i in range(args.num_images)]
@@ -78,10 +81,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def subject_input(paths: list[str]) -> str | list[str]:
-    """--subject values: one subject file as is, or photos, checked now (before a large model loads)."""
+def subject_input(paths: list[str]) -> str | Path | list[str]:
+    """--subject values: one subject file as is, one fine-tuned subject folder (``blip-diffusion
+    finetune``) as a Path, or photos, checked now (before a large model loads)."""
     if len(paths) == 1 and paths[0].endswith(".safetensors"):
         return paths[0]
+    if len(paths) == 1 and Path(paths[0]).is_dir():
+        read_finetune_info(paths[0])
+        return Path(paths[0])
     for path in paths:
         if not path.endswith(".safetensors"):
             load_image(path)

@@ -11,13 +11,11 @@ from blip_diffusion.app.context import AppContext
 from blip_diffusion.app.limits import Limits, flag
 from blip_diffusion.cli.common import (
     BUNDLED_MODEL,
-    BUNDLED_QFORMER_TOKENIZER,
     DTYPES,
     REPO_ROOT,
     add_model_arguments,
     load_pipeline,
 )
-from blip_diffusion.cli.generate import BUNDLED_CONTROLNET_MODEL
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines import model_folder
 from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
@@ -65,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else Path(tmp)
         ctx = AppContext(
             pipe, limits, out, EXAMPLES_DIR if EXAMPLES_DIR.is_dir() else None, control_pipe,
-            model=str(args.model or BUNDLED_MODEL), qformer_tokenizer=_qformer_tokenizer(args),
+            model=str(args.model or BUNDLED_MODEL),
+            qformer_tokenizer=str(args.qformer_tokenizer) if args.qformer_tokenizer else None,
             subjects_dir=Path(args.subjects) if args.subjects else out / "subjects",
         )
         app = build_app(ctx)
@@ -84,13 +83,13 @@ def run(args: argparse.Namespace) -> int:
 def load_control_pipeline(
     args: argparse.Namespace, pipe: BlipDiffusionPipeline
 ) -> BlipDiffusionControlNetPipeline | None:
-    """``pipe`` plus the --controlnet ControlNet, or its model folder's own (the bundled ControlNet
-    for the bundled model); None when there is none. The tabs give one control map: one ControlNet."""
+    """``pipe`` plus the --controlnet ControlNet, or its model folder's own (the bundled model's when no
+    --model); None when there is none. The tabs give one control map: one ControlNet."""
     dtype = DTYPES[args.dtype]
     if args.controlnet:
         controlnet = load_controlnet(args.controlnet, dtype)
     else:
-        root = model_folder.resolve_model_folder(args.model) if args.model else BUNDLED_CONTROLNET_MODEL
+        root = model_folder.resolve_model_folder(args.model) if args.model else BUNDLED_MODEL
         names = sorted(filter(CONTROLNET_ENTRY.fullmatch, model_folder.read_model_index(root)))
         if not names:
             return None
@@ -99,9 +98,3 @@ def load_control_pipeline(
                              f"one: choose it with --controlnet {root / names[0]}")
         controlnet = load_controlnets(root, dtype)
     return BlipDiffusionControlNetPipeline.from_base(pipe, controlnet).to(pipe.device)
-
-
-def _qformer_tokenizer(args: argparse.Namespace) -> str | None:
-    if args.qformer_tokenizer:
-        return str(args.qformer_tokenizer)
-    return str(BUNDLED_QFORMER_TOKENIZER) if args.model is None else None
