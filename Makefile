@@ -35,13 +35,14 @@ test: $(STAMP) browser
 test-slow: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m slow
 
-# The toy model from scratch (stage 0 -> 1 -> 2, about 2 hours on 2 CPU cores); rerun to resume.
+# The toy model from scratch (stage 0 -> 1 -> 2 and its canny ControlNet, about 4 hours on 2 CPU cores); rerun to resume.
 toy-model: $(STAMP)
 	$(VENV)/bin/blip-diffusion train base --config configs/train/toy_base.toml --resume
 	$(VENV)/bin/blip-diffusion train stage1 --config configs/train/toy_stage1.toml --resume
 	$(VENV)/bin/blip-diffusion train stage2 --config configs/train/toy_stage2.toml --resume
+	$(VENV)/bin/blip-diffusion train controlnet --config configs/train/toy_controlnet.toml --resume
 	$(VENV)/bin/blip-diffusion toyworld bundle --model outputs/train/stage2/model --base outputs/train/base/model \
-		--out assets/models/toy
+		--controlnet outputs/train/controlnet/model --out assets/models/toy
 	$(VENV)/bin/blip-diffusion finetune --model assets/models/toy/blip-diffusion --subject $(DEMO_SUBJECT) \
 		--subject-class ball --steps 40 --lr 1e-3 --prompt-reps 20 --out $(DEMO_FINETUNED)
 

@@ -1,6 +1,5 @@
-"""Screenshots of every tab for docs/webui.md, taken in headless Chromium: the bundled toy model
-(ToyBench's striped ball, a held-out subject) where it serves the tab, the small random-weight
-fixture models for structure control and style transfer (the toy model has no ControlNet yet).
+"""Screenshots of every tab for docs/webui.md, taken in headless Chromium with the bundled toy model
+and its canny ControlNet, drawing ToyBench subjects (the striped ball is a held-out one).
 
     .venv/bin/python -m tests.app.take_screenshots    # writes assets/screenshots/<tab id>.png and api.png
 """
@@ -19,16 +18,13 @@ from blip_diffusion import BlipDiffusionPipeline
 from blip_diffusion.app.context import AppContext
 from blip_diffusion.app.limits import Limits
 from blip_diffusion.pipelines.controlnet import BlipDiffusionControlNetPipeline, load_controlnets
-from tests.app.conftest import CONTROLNET_MODEL
 from tests.app.helpers import fill, fill_tiny, open_app, open_browser, open_tab, start_app, upload
-from tests.conftest import ASSETS, FIXTURE_MODEL, QFORMER_TOKENIZER
+from tests.conftest import ASSETS
 
 OUT = ASSETS / "screenshots"
-PHOTOS = {name: sorted((ASSETS / "dreambench" / name).glob("*.jpg"))[:3] for name in ("dog", "cat", "teapot")}
-SMALL = {"Steps": 4, "Width": 128, "Height": 128, "Long side": 128, "Images": 2}
 TOY_MODEL = ASSETS / "models" / "toy" / "blip-diffusion"
 BALL = sorted((ASSETS / "toyworld" / "demo-subject").glob("*.png"))
-TOY = {"Steps": 25, "Width": 64, "Height": 64, "Images": 4}
+TOY = {"Steps": 25, "Width": 64, "Height": 64, "Long side": 64, "Images": 4}
 TIMEOUT_MS = 600_000
 
 
@@ -59,22 +55,22 @@ def finetune_scene(page: Page, ctx: AppContext) -> None:
 
 def control_scene(page: Page, ctx: AppContext) -> None:
     panel = open_tab(page, "Structure control", "control")
-    upload(panel, "control-subject", *PHOTOS["dog"])
-    upload(panel, "control-image", PHOTOS["cat"][0])
-    fill(panel, {"Subject class word": "dog", "Prompt": "on the grass"}, exact=True)
-    fill_tiny(panel, SMALL)
+    upload(panel, "control-subject", *BALL)
+    upload(panel, "control-image", toy_example_photos(ctx, "02-box")[0])
+    fill(panel, {"Subject class word": "ball", "Prompt": "on the beach"}, exact=True)
+    fill_tiny(panel, TOY)
     run(panel, "Preview edges", "#control-map", 1)
-    run(panel, "Generate", "#control-gallery")
+    run(panel, "Generate", "#control-gallery", 4)
 
 
 def stylize_scene(page: Page, ctx: AppContext) -> None:
     panel = open_tab(page, "Style transfer", "stylize")
-    upload(panel, "stylize-style", PHOTOS["cat"][0])
-    upload(panel, "stylize-structure", PHOTOS["teapot"][0])
-    fill(panel, {"What the style image shows": "cat", "Prompt": "on a marble table"}, exact=True)
-    fill(panel, {"What to draw": "teapot"})
-    fill_tiny(panel, SMALL)
-    run(panel, "Generate", "#stylize-gallery")
+    upload(panel, "stylize-style", BALL[0])
+    upload(panel, "stylize-structure", toy_example_photos(ctx, "00-star")[0])
+    fill(panel, {"What the style image shows": "ball", "Prompt": "on the beach"}, exact=True)
+    fill(panel, {"What to draw": "star"})
+    fill_tiny(panel, TOY)
+    run(panel, "Generate", "#stylize-gallery", 4)
 
 
 def edit_scene(page: Page, ctx: AppContext) -> None:
@@ -117,7 +113,6 @@ SCENES: dict[str, Callable[[Page, AppContext], None]] = {  # file name: scene
     "stylize": stylize_scene, "edit": edit_scene, "interpolate": interpolate_scene,
     "multi_subject": multi_subject_scene, "api": api_scene,
 }
-FIXTURE_SCENES = ("control", "stylize")  # need a ControlNet: the fixture's
 
 
 def toy_example_photos(ctx: AppContext, prefix: str) -> list[Path]:
@@ -126,40 +121,25 @@ def toy_example_photos(ctx: AppContext, prefix: str) -> list[Path]:
     return sorted(folder.glob("*.png"))
 
 
-def make_context(tmp: Path, toy: bool) -> AppContext:
-    # relative model paths, so that the header in the pictures names no folder of this machine
-    out = tmp / ("toy" if toy else "fixture")
-    if toy:
-        model = os.path.relpath(TOY_MODEL)
-        pipe = BlipDiffusionPipeline.from_pretrained(model)
-        return AppContext(pipe, Limits(), out / "out", ASSETS / "dreambench", None, model=model,
-                          subjects_dir=out / "subjects")
-    model = os.path.relpath(FIXTURE_MODEL)
-    pipe = BlipDiffusionPipeline.from_pretrained(model, qformer_tokenizer=QFORMER_TOKENIZER)
-    control = BlipDiffusionControlNetPipeline.from_base(pipe, load_controlnets(CONTROLNET_MODEL, None))
-    return AppContext(pipe, Limits(), out / "out", ASSETS / "dreambench", control, model=model,
-                      qformer_tokenizer=str(QFORMER_TOKENIZER), subjects_dir=out / "subjects")
-
-
 def main(names: list[str]) -> int:
-    names = names or list(SCENES)
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        model = os.path.relpath(TOY_MODEL)  # relative: the header in the pictures names no folder of this machine
+        pipe = BlipDiffusionPipeline.from_pretrained(model)
+        control = BlipDiffusionControlNetPipeline.from_base(pipe, load_controlnets(TOY_MODEL, None))
+        ctx = AppContext(pipe, Limits(), Path(tmp) / "out", ASSETS / "dreambench", control, model=model,
+                         subjects_dir=Path(tmp) / "subjects")
+        app, url = start_app(ctx)
         browser = open_browser(playwright, Path(tmp) / "profile")
-        for toy in (True, False):
-            group = [name for name in names if (name not in FIXTURE_SCENES) == toy]
-            if not group:
-                continue
-            ctx = make_context(Path(tmp), toy)
-            app, url = start_app(ctx)
-            for name in group:
-                page = open_app(browser, url)
-                SCENES[name](page, ctx)
-                page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
-                print(OUT / f"{name}.png")
-                page.close()
-            app.close()
+        for name in names or SCENES:
+            page = open_app(browser, url)
+            SCENES[name](page, ctx)
+            page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
+            print(OUT / f"{name}.png")
+            page.close()
         browser.close()
+        app.close()
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

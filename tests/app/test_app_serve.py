@@ -23,7 +23,7 @@ def _parse(*argv: str) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def test_serve_binds_to_localhost_and_passes_its_limits(monkeypatch, pipe, capsys):
+def test_serve_binds_to_localhost_and_serves_the_bundled_toy_model_with_its_controlnet(monkeypatch, capsys):
     from blip_diffusion.app import gradio_app
 
     launched = {}
@@ -33,17 +33,15 @@ def test_serve_binds_to_localhost_and_passes_its_limits(monkeypatch, pipe, capsy
         return f"http://{host}:{port}/"
 
     monkeypatch.setattr(gradio_app, "launch", fake_launch)
-    monkeypatch.setattr(serve, "load_pipeline", lambda args: pipe)
     monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: None)
     assert serve.run(_parse("--max-steps", "8", "--max-upload-mb", "2.5")) == 0
     ctx = launched["ctx"]
     assert launched["host"] == "127.0.0.1" and launched["port"] == 7860
     assert ctx.limits == Limits(max_steps=8, max_upload_mb=2.5) and ctx.examples_dir == serve.EXAMPLES_DIR
-    assert ctx.control_pipe is None and ctx.qformer_tokenizer is None  # the bundled toy model: its own, none
-    assert ctx.model == str(serve.BUNDLED_MODEL) and ctx.subjects_dir == ctx.out_dir / "subjects"
-    out = capsys.readouterr().out
-    assert "no ControlNet: the structure control and style transfer tabs are off" in out
-    assert "serving http://127.0.0.1:7860/ (API: http://127.0.0.1:7860/?view=api)" in out
+    assert ctx.model == str(serve.BUNDLED_MODEL) and ctx.qformer_tokenizer is None  # the toy model's own
+    assert ctx.control_pipe.unet is ctx.pipe.unet  # its ControlNet on the shared components
+    assert ctx.subjects_dir == ctx.out_dir / "subjects"
+    assert "serving http://127.0.0.1:7860/ (API: http://127.0.0.1:7860/?view=api)" in capsys.readouterr().out
 
 
 def test_a_busy_port_or_a_bad_limit_is_an_input_error(monkeypatch, pipe):
@@ -55,16 +53,16 @@ def test_a_busy_port_or_a_bad_limit_is_an_input_error(monkeypatch, pipe):
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(InputError, match=f"--port {port}: cannot listen there"):
-            serve.run(_parse("--port", str(port)))
+            serve.run(_parse("--model", str(FIXTURE_MODEL), "--port", str(port)))
+
+
+def test_a_controlnet_of_another_base_model_is_refused(pipe):
+    with pytest.raises(InputError, match="controlnet does not fit this UNet"):
+        serve.load_control_pipeline(_parse(), pipe)  # the toy model's ControlNet, the fixture's UNet
 
 
 def test_a_model_without_a_controlnet_gets_no_control_pipeline(pipe):
     assert serve.load_control_pipeline(_parse("--model", str(FIXTURE_MODEL)), pipe) is None
-
-
-def test_a_model_folder_with_a_controlnet_shares_its_components(pipe):
-    control_pipe = serve.load_control_pipeline(_parse("--model", str(CONTROLNET_MODEL)), pipe)
-    assert control_pipe.unet is pipe.unet and control_pipe.controlnet is not None
 
 
 def test_a_model_with_several_controlnets_must_name_one(pipe, tmp_path):

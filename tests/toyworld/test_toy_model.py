@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
@@ -25,7 +26,7 @@ def test_release_layout_float16_cards_shared_vae_and_size_budget():
     assert (BASE / "vae").is_symlink() and (BASE / "vae").resolve() == (MODEL / "vae").resolve()
     files = {p.resolve() for p in TOY.rglob("*") if p.is_file()}
     assert sum(p.stat().st_size for p in files) < 60 * 2**20
-    for path in (MODEL / "unet", MODEL / "qformer", BASE / "unet", BASE / "clip"):
+    for path in (MODEL / "unet", MODEL / "qformer", MODEL / "controlnet", BASE / "unet", BASE / "clip"):
         with safe_open(str(next(path.glob("*.safetensors"))), framework="pt") as reader:
             dtypes = {reader.get_slice(k).get_dtype() for k in reader.keys()}  # noqa: SIM118 (not a dict)
         assert dtypes - {"I64"} == {"F16"}, path  # integer buffers (position ids) stay integers
@@ -51,6 +52,25 @@ def test_zero_shot_draws_the_held_out_subjects_colour_in_new_scenes(toy_pipe, or
     prompts = ["in the snow", "on the beach", "in the desert", "under a night sky"]
     images = toy_pipe(prompts, PHOTOS, "ball", "ball", generator=torch.Generator().manual_seed(0), **SAMPLING).images
     assert colours_read(oracle, images).count("blue") >= 3
+
+
+def test_the_controlnet_puts_the_subject_where_the_control_photos_edges_put_it(toy_pipe, oracle):
+    from PIL import Image
+
+    from blip_diffusion.pipelines.control_images import canny_edges
+    from blip_diffusion.pipelines.controlnet import BlipDiffusionControlNetPipeline, load_controlnets
+    from blip_diffusion.training.data import ToyCaptions
+
+    control_pipe = BlipDiffusionControlNetPipeline.from_base(toy_pipe, load_controlnets(MODEL, None))
+    photos = [Image.fromarray(ToyCaptions(99, 64, "prompt")[i]["image"]) for i in range(4)]  # not a training seed
+    edges = [canny_edges(photo) for photo in photos]
+    errors = {}
+    for name, pipe, extra in (("free", toy_pipe, {}), ("controlled", control_pipe, {"control_image": edges})):
+        images = pipe(prompt=["on the beach"] * 4, reference_image=PHOTOS, source_subject_category="ball",
+                      target_subject_category="ball", generator=torch.Generator().manual_seed(0),
+                      **SAMPLING, **extra).images
+        errors[name] = np.abs(read(oracle, images).poses[:, :2] - read(oracle, photos).poses[:, :2]).mean()
+    assert errors["controlled"] < 0.75 * errors["free"], errors
 
 
 def test_the_base_model_loads_in_diffusers_and_draws_a_named_colour(oracle):

@@ -32,7 +32,7 @@ def test_weights_are_float16_and_shared_components_are_links(bundled):
     _, _, out = bundled
     for path in out.rglob("*.safetensors"):
         with safe_open(str(path), framework="pt") as reader:
-            assert all(reader.get_tensor(k).dtype in (torch.float16, torch.int64) for k in reader.keys()), path
+            assert all(reader.get_tensor(k).dtype in (torch.float16, torch.int64) for k in reader.keys()), path  # noqa: SIM118 (not a dict)
     for component in ("vae", "scheduler"):
         link = out / BASE_FOLDER / component
         assert link.is_symlink() and link.resolve() == (out / MODEL_FOLDER / component).resolve(), component
@@ -40,7 +40,7 @@ def test_weights_are_float16_and_shared_components_are_links(bundled):
 
 
 def test_bundled_models_load_in_float32_and_draw_what_the_originals_draw(bundled):
-    model, base, out = bundled
+    model, _, out = bundled
     original = BlipDiffusionPipeline.from_pretrained(model)
     again = BlipDiffusionPipeline.from_pretrained(out / MODEL_FOLDER)
     assert {p.dtype for p in again.unet.parameters()} == {torch.float32}
@@ -69,3 +69,25 @@ def test_base_only_bundle_holds_the_same_bytes_as_the_full_bundle(bundled, tmp_p
         twin = out / BASE_FOLDER / path.relative_to(alone / BASE_FOLDER)
         assert path.read_bytes() == twin.read_bytes(), path  # links resolve to the model's copies
     assert not any(p.is_symlink() for p in (alone / BASE_FOLDER).iterdir())
+
+
+def test_a_controlnet_is_bundled_into_the_blip_diffusion_folder(bundled, tmp_path):
+    from diffusers import ControlNetModel
+
+    from blip_diffusion.pipelines.controlnet import BlipDiffusionControlNetPipeline
+    from blip_diffusion.training.controlnet import CONDITIONING_CHANNELS
+
+    model, base, _ = bundled
+    unet = DiffusionPipeline.from_pretrained(base).unet
+    ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=CONDITIONING_CHANNELS[:3]).save_pretrained(
+        tmp_path / "controlnet")
+    out = bundle_toy_model(model, base, tmp_path / "toy", controlnet=tmp_path / "controlnet")
+    assert (out / MODEL_FOLDER / "controlnet" / "config.json").is_file()
+    assert BlipDiffusionPipeline.from_pretrained(out / MODEL_FOLDER).unet is not None  # the ControlNet left out
+    control = BlipDiffusionControlNetPipeline.from_pretrained(out / MODEL_FOLDER)
+    assert {p.dtype for p in control.controlnet.parameters()} == {torch.float32}
+    with pytest.raises(InputError, match="give the stage-2 model too"):
+        bundle_toy_model(None, base, tmp_path / "x", controlnet=tmp_path / "controlnet")
+    with pytest.raises(InputError, match="has no config.json"):
+        bundle_toy_model(model, base, tmp_path / "x", controlnet=tmp_path)
+    assert not (tmp_path / "x").exists()

@@ -10,11 +10,9 @@ import torch
 from blip_diffusion.errors import InputError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-# The default model: the toy BLIP-Diffusion this project trains (`make toy-model`), with its own tokenizers.
+# The default model: the toy BLIP-Diffusion this project trains (`make toy-model`), with its own
+# tokenizers and its canny ControlNet.
 BUNDLED_MODEL = REPO_ROOT / "assets" / "models" / "toy" / "blip-diffusion"
-# The default for structure control until a toy ControlNet is trained: the small random parity fixture.
-BUNDLED_CONTROLNET_MODEL = REPO_ROOT / "tests" / "fixtures" / "models" / "blipdiffusion-controlnet-small"
-BUNDLED_QFORMER_TOKENIZER = REPO_ROOT / "tests" / "fixtures" / "models" / "qformer_tokenizer"
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 

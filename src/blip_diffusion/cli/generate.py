@@ -9,8 +9,6 @@ import torch
 from PIL import Image
 
 from blip_diffusion.cli.common import (
-    BUNDLED_CONTROLNET_MODEL,
-    BUNDLED_QFORMER_TOKENIZER,
     DTYPES,
     add_background_argument,
     add_model_arguments,
@@ -145,13 +143,9 @@ def load_control_images(args: argparse.Namespace) -> list[Image.Image]:
 
 
 def load_control_pipeline(args: argparse.Namespace):
-    """--model with its own ControlNet, or with the --controlnet ones; the bundled ControlNet model by default."""
+    """--model (the bundled model by default) with its own ControlNet, or with the --controlnet ones."""
     from blip_diffusion.pipelines.controlnet import BlipDiffusionControlNetPipeline, load_controlnet
 
-    if args.model is None and not args.controlnet:
-        print(f"using the bundled model {BUNDLED_CONTROLNET_MODEL} (small random weights: images are noise-like)")
-        args = argparse.Namespace(**{**vars(args), "model": BUNDLED_CONTROLNET_MODEL,
-                                     "qformer_tokenizer": args.qformer_tokenizer or BUNDLED_QFORMER_TOKENIZER})
     if not args.controlnet:
         return load_pipeline(args, BlipDiffusionControlNetPipeline)
     base = load_pipeline(args)

@@ -4,8 +4,9 @@
 - ``dataset KIND --out DIR --count N``: a data set as PNG files plus ``metadata.jsonl``;
 - ``train-oracle --out FILE``: train the attribute-reading oracle, measure it on held-out renders,
   write its weights and ``<FILE stem>.accuracy.json``;
-- ``bundle --model DIR --base DIR --out DIR [--base-only]``: the trained toy model (stage 2 and its
-  base) in one folder, float16, shared components stored once (what ``assets/models/toy`` holds).
+- ``bundle --model DIR --base DIR --out DIR [--controlnet DIR] [--base-only]``: the trained toy model
+  (stage 2, its base and its canny ControlNet) in one folder, float16, shared components stored once
+  (what ``assets/models/toy`` holds).
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def _add_bundle(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=Path("assets/models/toy"), help="bundle folder (replaced whole)"
     )
     parser.add_argument("--base-only", action="store_true", help="bundle the base model alone (no --model)")
+    parser.add_argument("--controlnet", type=Path, default=None,
+                        help="a ControlNet of the base model (train controlnet's OUT/model), bundled with --model")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -157,7 +160,7 @@ def _train_oracle(args: argparse.Namespace) -> int:
 def _bundle(args: argparse.Namespace) -> int:
     from blip_diffusion.training.bundle import bundle_toy_model
 
-    out = bundle_toy_model(None if args.base_only else args.model, args.base, args.out)
+    out = bundle_toy_model(None if args.base_only else args.model, args.base, args.out, controlnet=args.controlnet)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and not p.is_symlink())
     print(f"{out}: {size / 2**20:.1f} MiB")
     return 0

@@ -5,6 +5,9 @@ one folder, weights in float16 safetensors, and every component the two share st
     OUT/base/             the StableDiffusionPipeline folder plus clip/; components identical to the
                           BLIP-Diffusion folder's (vae/, scheduler/) are relative symlinks
 
+With a ControlNet of the base model (``train controlnet``), the BLIP-Diffusion folder also holds it as
+its ``controlnet/`` component, as ``Salesforce/blipdiffusion-controlnet`` does: the folder then loads
+as ``BlipDiffusionPipeline`` (which leaves the ControlNet out) and as ``BlipDiffusionControlNetPipeline``.
 Both folders load as they are (``BlipDiffusionPipeline.from_pretrained``,
 ``DiffusionPipeline.from_pretrained``); float16 weights load into float32 models unless a dtype is
 asked for. Model cards (``README.md``) already in ``OUT`` are kept. Without a stage-2 model only
@@ -27,28 +30,46 @@ from blip_diffusion.errors import InputError
 from blip_diffusion.utils.atomic import atomic_path
 
 MODEL_FOLDER, BASE_FOLDER, CARD = "blip-diffusion", "base", "README.md"
+CONTROLNET = "controlnet"
 
 
-def bundle_toy_model(model: Path | None, base: Path, out: Path, dtype: torch.dtype = torch.float16) -> Path:
-    """Write ``out`` (replacing it whole, atomically) from a stage-2 ``model`` (or None) and stage-0 ``base`` folder."""
+def bundle_toy_model(model: Path | None, base: Path, out: Path, dtype: torch.dtype = torch.float16,
+                     controlnet: Path | None = None) -> Path:
+    """Write ``out`` (replacing it whole, atomically) from a stage-2 ``model`` (or None) and stage-0 ``base``
+    folder, with ``controlnet`` (a diffusers ControlNetModel folder of the base model) in the model's folder."""
     base, out = Path(base), Path(out)
+    if controlnet is not None and model is None:
+        raise InputError("a ControlNet is bundled into the BLIP-Diffusion folder: give the stage-2 model too")
     folders = [(base, "base")] + ([(Path(model), "model")] if model is not None else [])
     for folder, what in folders:
         if not (folder / "model_index.json").is_file():
             raise InputError(
                 f"{what} folder {folder} has no model_index.json: expected a trained model folder"
             )
+    if controlnet is not None and not (Path(controlnet) / "config.json").is_file():
+        raise InputError(f"controlnet folder {controlnet} has no config.json: expected a trained ControlNet folder")
     cards = {name: (out / name / CARD).read_text() for name in (MODEL_FOLDER, BASE_FOLDER)
              if (out / name / CARD).is_file()}  # fmt: skip
     with atomic_path(out) as tmp:
         copy_weights_as(base, tmp / BASE_FOLDER, dtype)
         if model is not None:
             copy_weights_as(Path(model), tmp / MODEL_FOLDER, dtype)
+            if controlnet is not None:
+                add_controlnet(Path(controlnet), tmp / MODEL_FOLDER, dtype)
             link_shared_components(tmp)
         for name, text in cards.items():
             if (tmp / name).is_dir():
                 (tmp / name / CARD).write_text(text)
     return out
+
+
+def add_controlnet(controlnet: Path, model: Path, dtype: torch.dtype) -> None:
+    """``controlnet`` as the ``controlnet/`` component of the model folder ``model`` (its index entry added)."""
+    copy_weights_as(controlnet, model / CONTROLNET, dtype)
+    index_path = model / "model_index.json"
+    index = json.loads(index_path.read_text())
+    index[CONTROLNET] = ["diffusers", "ControlNetModel"]
+    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
 def link_shared_components(root: Path) -> None:
