@@ -27,6 +27,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from blip_diffusion.errors import InputError
+from blip_diffusion.pipelines.model_folder import MODEL_INDEX, read_model_index
 from blip_diffusion.utils.atomic import atomic_path
 
 MODEL_FOLDER, BASE_FOLDER, CARD = "blip-diffusion", "base", "README.md"
@@ -42,7 +43,7 @@ def bundle_toy_model(model: Path | None, base: Path, out: Path, dtype: torch.dty
         raise InputError("a ControlNet is bundled into the BLIP-Diffusion folder: give the stage-2 model too")
     folders = [(base, "base")] + ([(Path(model), "model")] if model is not None else [])
     for folder, what in folders:
-        if not (folder / "model_index.json").is_file():
+        if not (folder / MODEL_INDEX).is_file():
             raise InputError(
                 f"{what} folder {folder} has no model_index.json: expected a trained model folder"
             )
@@ -66,10 +67,8 @@ def bundle_toy_model(model: Path | None, base: Path, out: Path, dtype: torch.dty
 def add_controlnet(controlnet: Path, model: Path, dtype: torch.dtype) -> None:
     """``controlnet`` as the ``controlnet/`` component of the model folder ``model`` (its index entry added)."""
     copy_weights_as(controlnet, model / CONTROLNET, dtype)
-    index_path = model / "model_index.json"
-    index = json.loads(index_path.read_text())
-    index[CONTROLNET] = ["diffusers", "ControlNetModel"]
-    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    index = {**read_model_index(model), CONTROLNET: ["diffusers", "ControlNetModel"]}
+    (model / MODEL_INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
 def link_shared_components(root: Path) -> None:
