@@ -1,0 +1,88 @@
+"""Breakdowns of ToyBench runs for docs/results.md, read from their report.json and pictures.
+
+    .venv/bin/python benchmarks/toybench_breakdowns.py attributes outputs/toybench/table1
+    .venv/bin/python benchmarks/toybench_breakdowns.py paired outputs/toybench/ablation-baseline \\
+        outputs/toybench/ablation-skip_stage1 ...
+
+``attributes``: per row, the share of context-prompt pictures in which the oracle reads each identity
+attribute of the subject right. ``paired``: per run, the mean and standard error of its per-picture
+differences against the baseline run (same subject, prompt and sample, hence the same seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from blip_diffusion.toyworld.oracle import load_oracle, read
+from blip_diffusion.toyworld.scenes import CONTEXT_SCENES
+
+ORACLE = Path(__file__).resolve().parents[1] / "assets" / "toyworld" / "oracle.safetensors"
+IDENTITY = ("class_name", "colour", "accent", "pattern", "finish")  # the order of a subject's name
+METRICS = ("subject_fidelity", "identity_cosine", "text_fidelity", "copy")
+
+
+def attributes(run: Path) -> None:
+    report = json.loads((run / "report.json").read_text())
+    oracle = load_oracle(ORACLE)
+    phrases = tuple(scene.phrase for scene in CONTEXT_SCENES)
+    print("| row | " + " | ".join(IDENTITY) + " | pictures |")
+    for row, items in report["images"].items():
+        items = [i for i in items if i["prompt"].endswith(phrases)]
+        readings = read(oracle, [Image.open(run / i["path"]) for i in items])
+        hits = dict.fromkeys(IDENTITY, 0)
+        for n, item in enumerate(items):
+            truth = dict(zip(IDENTITY, item["subject"].split("-")[1:], strict=True))  # "01-ball-blue-..."
+            words = readings.words(n)
+            for name in IDENTITY:
+                hits[name] += words[name] == truth[name]
+        print(f"| {row} | " + " | ".join(f"{hits[n] / len(items):.2f}" for n in IDENTITY) + f" | {len(items)} |")
+
+
+def mean_and_error(values: list[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return mean, math.sqrt(variance / len(values))
+
+
+def model_images(run: Path) -> dict[tuple, dict]:
+    """The pictures of the run's one model row, keyed by (subject, prompt, sample)."""
+    images = json.loads((run / "report.json").read_text())["images"]
+    (row,) = [name for name in images if name not in ("ground_truth", "ground_truth_vae")]
+    return {(i["subject"], i["prompt"], i["sample"]): i for i in images[row]}
+
+
+def paired(baseline: Path, runs: list[Path]) -> None:
+    base = model_images(baseline)
+    print("| run | " + " | ".join(METRICS) + " |")
+    for run in runs:
+        items = model_images(run)
+        cells = []
+        for metric in METRICS:
+            mean, error = mean_and_error([item[metric] - base[key][metric] for key, item in items.items()])
+            cells.append(f"{mean:+.3f} ± {error:.3f}")
+        print(f"| {run.name} | " + " | ".join(cells) + " |")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    actions = parser.add_subparsers(dest="action", required=True)
+    actions.add_parser("attributes").add_argument("run", type=Path)
+    pairs = actions.add_parser("paired")
+    pairs.add_argument("baseline", type=Path)
+    pairs.add_argument("runs", type=Path, nargs="+")
+    args = parser.parse_args(argv)
+    if args.action == "attributes":
+        attributes(args.run)
+    else:
+        paired(args.baseline, args.runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
