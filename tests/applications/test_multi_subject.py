@@ -14,6 +14,7 @@ from blip_diffusion.pipelines.multi_subject import (
     PromptSubject,
     bleeding_rate,
     crop_region,
+    encode_subject_prompt,
     generate_multi_subject,
     layout_prompt,
     parse_subject_prompt,
@@ -96,25 +97,56 @@ def test_one_subject_reproduces_the_single_subject_pipeline(pipe, subjects):
     assert torch.equal(ours, base)
 
 
-def test_regions_confine_each_subjects_tokens(pipe, subjects):
+def test_regions_give_each_pixel_its_own_regions_encoding(pipe, subjects):
     regional = {"dog": PromptSubject(subjects["dog"].reference, region="left"),
                 "cat": PromptSubject(subjects["cat"].reference, region="right")}
     store, processors = [], pipe.unet.attn_processors
     confined = generate_multi_subject(pipe, PROMPT, regional, generator=_seed(), attention_store=store, **FAST).images
-    (dog_start, dog_stop), (cat_start, cat_stop) = subject_spans(layout_prompt(pipe, PROMPT, ["dog", "cat"]), 16)
     assert len(store) == 4  # the fixture UNet's 4 cross-attention layers, 1 UNet evaluation
-    for probs in store:  # (2 rows: unconditional, conditional; heads; pixels; 77)
+    for probs in store:  # (2 rows: unconditional, conditional; heads; pixels; 3 views x 77 tokens)
         side = int(probs.shape[2] ** 0.5)
         left = (torch.arange(side * side) % side) < side // 2
-        dog, cat = probs[1, :, :, dog_start:dog_stop], probs[1, :, :, cat_start:cat_stop]
-        assert (dog[:, ~left] == 0).all() and (dog[:, left] > 0).all()
-        assert (cat[:, left] == 0).all() and (cat[:, ~left] > 0).all()
-        assert (probs[0, :, :, dog_start:cat_stop] > 0).all()  # the unconditional row is left alone
+        background, dog, cat = (probs[1, :, :, 77 * view:77 * (view + 1)].sum(dim=-1) for view in range(3))
+        assert (background == 0).all()  # left and right cover every pixel
+        assert torch.allclose(dog[:, left], torch.tensor(1.0)) and (dog[:, ~left] == 0).all()
+        assert torch.allclose(cat[:, ~left], torch.tensor(1.0)) and (cat[:, left] == 0).all()
+        assert (probs[0] > 0).all()  # the unconditional row sees every view
     free = generate_multi_subject(pipe, PROMPT, subjects, generator=_seed(), **FAST).images
     assert (confined - free).abs().max() > 1e-4
     again = generate_multi_subject(pipe, PROMPT, regional, generator=_seed(), **FAST).images
     assert torch.equal(confined, again)
     assert pipe.unet.attn_processors == processors  # the UNet's own processors are back
+
+
+def _conditioning(pipe, subjects):
+    """The text conditioning the UNet gets in a one-step regional call (dog left, cat right)."""
+    captured = []
+    hook = pipe.unet.register_forward_pre_hook(
+        lambda module, args, kwargs: captured.append(kwargs["encoder_hidden_states"]), with_kwargs=True)
+    regional = {"dog": PromptSubject(subjects["dog"].reference, region="left"),
+                "cat": PromptSubject(subjects["cat"].reference, region="right")}
+    try:
+        generate_multi_subject(pipe, PROMPT, regional, generator=_seed(), **FAST)
+    finally:
+        hook.remove()
+    return captured[0]
+
+
+def test_a_regions_encoding_holds_no_other_confined_subject(pipe, subjects):
+    cond = _conditioning(pipe, subjects)  # (2 rows, 3 views x 77, D): background, dog's, cat's
+    negative = pipe.encode_negative_prompt([""])[0]
+    assert all(torch.equal(cond[0, 77 * view:77 * (view + 1)], negative) for view in range(3))
+    layout = layout_prompt(pipe, PROMPT, ["dog", "cat"])
+    embeds = {name: s.reference.embeds[None] for name, s in subjects.items()}
+    for view, names in enumerate([[], ["dog"], ["cat"]]):
+        expected = encode_subject_prompt(pipe, layout, embeds, names=names)[0]
+        assert torch.equal(cond[1, 77 * view:77 * (view + 1)], expected)
+    # The text encoder is causal: in one shared encoding the dog would reach every token after it.
+    # Here another dog changes the dog's view and nothing else.
+    other_dog = {"dog": PromptSubject(subjects["cat"].reference), "cat": subjects["cat"]}
+    changed = _conditioning(pipe, other_dog)
+    assert torch.equal(changed[1, :77], cond[1, :77]) and torch.equal(changed[1, 154:], cond[1, 154:])
+    assert not torch.equal(changed[1, 77:154], cond[1, 77:154])
 
 
 def test_full_regions_change_nothing(pipe, subjects):

@@ -2,9 +2,10 @@
 
 ``[name]`` marks where subject ``name``'s 16 embeddings go: before the word that follows it (its
 class word), as BLIP-Diffusion places its single subject before "dog" in "a dog ...". Each
-subject costs 16 of the text encoder's 77 positions. Optionally each subject's embeddings are
-visible only from the pixels of its region (left half, right half, a mask), through the UNet's
-cross-attention, so that identities do not bleed into each other.
+subject costs 16 of the text encoder's 77 positions. Optionally a subject is confined to a region
+(left half, right half, a mask): the prompt is then encoded once per region with only that region's
+subject in it, and the UNet's cross-attention lets each pixel see only its region's encoding, so that
+identities do not bleed into each other.
 """
 
 from __future__ import annotations
@@ -126,16 +127,19 @@ def subject_spans(layout: PromptLayout, num_tokens: int) -> list[tuple[int, int]
 
 def encode_subject_prompt(
     pipe: BlipDiffusionPipeline, layout: PromptLayout, embeds: Mapping[str, torch.Tensor],
-    prompt_strength: float = 1.0, prompt_reps: int = 20,
+    prompt_strength: float = 1.0, prompt_reps: int = 20, names: Sequence[str] | None = None,
 ) -> torch.Tensor:
-    """Text conditioning (1, 77, D): the prompt repeated as in BLIP-Diffusion, each subject's
-    embeddings (1, Q, D) spliced into the first copy."""
+    """Text conditioning (1, 77, D): the prompt repeated as in BLIP-Diffusion, the embeddings (1, Q, D)
+    of the subjects ``names`` (default: all of the layout's) spliced into the first copy; the other
+    subjects' class words stay plain text."""
     copies = int(prompt_strength * prompt_reps)
     if copies < 1:
         raise InputError(f"prompt_strength x prompt_reps must be at least 1, got {prompt_strength} x {prompt_reps}")
-    max_length = pipe.text_encoder.config.max_position_embeddings - len(layout.names) * pipe.qformer.num_query_tokens
+    spliced = [(name, position) for name, position in zip(layout.names, layout.positions)
+               if names is None or name in names]
+    max_length = pipe.text_encoder.config.max_position_embeddings - len(spliced) * pipe.qformer.num_query_tokens
     input_ids = pipe._tokenize([", ".join([layout.text] * copies)], max_length)
-    contexts = [SubjectContext(embeds[name], position) for name, position in zip(layout.names, layout.positions)]
+    contexts = [SubjectContext(embeds[name], position) for name, position in spliced]
     return pipe.text_encoder(input_ids, subjects=contexts).last_hidden_state
 
 
@@ -162,29 +166,37 @@ def region_mask(region: Region, width: int, height: int) -> torch.Tensor:
 
 
 class RegionalAttention:
-    """Additive attention biases that hide each subject's tokens outside its region.
+    """Additive attention biases that let each pixel see only its own region's prompt encoding.
 
-    spans: [start, stop) of each subject's tokens in the text conditioning; masks: (H, W) image
-    masks, one per span; rows: (B,) bool, the batch rows that carry subjects (not the
-    unconditional half). ``store``, when a list, receives each layer's probabilities
-    (B, heads, pixels, tokens), for inspection.
+    The text conditioning of a regional call is several encodings of the prompt side by side, one per
+    view, ``tokens`` each; masks[v] is view v's (H, W) image mask, or None for the background view
+    (the pixels in no region). rows: (B,) bool, the batch rows that carry subjects (the unconditional
+    rows repeat one encoding in every view and see all of them). ``store``, when a list, receives each
+    layer's probabilities (B, heads, pixels, views x tokens), for inspection.
     """
 
-    def __init__(self, spans: Sequence[tuple[int, int]], masks: Sequence[torch.Tensor], rows: torch.Tensor,
+    def __init__(self, masks: Sequence[torch.Tensor | None], tokens: int, rows: torch.Tensor,
                  latent_size: tuple[int, int], store: list | None = None):
-        self.spans, self.masks, self.rows, self.latent_size, self.store = list(spans), list(masks), rows, latent_size, store
+        self.masks, self.tokens, self.rows, self.latent_size, self.store = list(masks), tokens, rows, latent_size, store
         self._cache: dict[tuple, torch.Tensor] = {}
 
     def bias(self, pixels: int, tokens: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        """(B, pixels, tokens): 0, or -inf where a pixel outside a subject's region meets its tokens."""
+        """(B, pixels, tokens): 0, or -inf where a pixel meets the tokens of another region's view."""
+        if tokens != self.tokens * len(self.masks):
+            raise ValueError(f"expected {len(self.masks)} views of {self.tokens} tokens, got {tokens} tokens")
         key = (pixels, tokens, dtype, device)
         if key not in self._cache:
             height, width = self.layer_size(pixels)
+            inside = [None if mask is None else
+                      F.interpolate(mask[None, None], size=(height, width), mode="area")[0, 0].flatten() >= 0.5
+                      for mask in self.masks]
+            regions = [view for view in inside if view is not None]
+            background = ~torch.stack(regions).any(dim=0)
             bias = torch.zeros(len(self.rows), pixels, tokens)
-            for (start, stop), mask in zip(self.spans, self.masks):
-                inside = F.interpolate(mask[None, None], size=(height, width), mode="area")[0, 0] >= 0.5
-                hidden = ~inside.flatten()[:, None] & self.rows[:, None, None]  # (B, pixels, 1)
-                bias[:, :, start:stop] = bias[:, :, start:stop].masked_fill(hidden, float("-inf"))
+            for view, seen in enumerate(inside):
+                hidden = ~(background if seen is None else seen)[:, None] & self.rows[:, None, None]  # (B, pixels, 1)
+                columns = slice(view * self.tokens, (view + 1) * self.tokens)
+                bias[:, :, columns] = bias[:, :, columns].masked_fill(hidden, float("-inf"))
             self._cache[key] = bias.to(device, dtype)
         return self._cache[key]
 
@@ -262,8 +274,10 @@ def generate_multi_subject(
     """Images of ``prompt`` with every ``[name]`` replaced by that subject's embeddings.
 
     With one subject and the prompt ``"a [dog] dog on the beach"`` this is exactly
-    ``pipe("on the beach", ..., "dog")``. Subjects with a ``region`` are confined to it in the
-    UNet's cross-attention (``attention_store`` receives those attention probabilities).
+    ``pipe("on the beach", ..., "dog")``. Subjects with a ``region`` are confined to it: the pixels of
+    a region see, in the UNet's cross-attention, the prompt encoded with only their region's subject
+    (and the subjects without a region); the pixels in no region see it with the unconfined subjects
+    only (``attention_store`` receives those attention probabilities).
     """
     # 1. Check inputs and place the subjects in the prompt
     height, width = height or pipe.default_size, width or pipe.default_size
@@ -272,17 +286,25 @@ def generate_multi_subject(
     layout = layout_prompt(pipe, prompt, list(subjects))
     # 2. Subject embeddings (1, Q, D) each
     embeds = {name: pipe.prepare_subject_embeds(s.reference, s.category, None, 1)[0] for name, s in subjects.items()}
-    # 3. Text conditioning: [negative; prompt with subjects], one row per image
-    cond = encode_subject_prompt(pipe, layout, embeds, prompt_strength, prompt_reps)
+    # 3. Regions, and the text conditioning: [negative; prompt with subjects], one row per image. With
+    #    regions, one encoding per view side by side: the text encoder is causal, so a subject
+    #    spliced into a shared encoding would reach every later token, whatever the attention masks.
+    views = _region_views(subjects, height, width)
+    conds = [encode_subject_prompt(pipe, layout, embeds, prompt_strength, prompt_reps, names) for names, _ in views]
+    cond = torch.cat(conds, dim=1)
     guided = guidance_scale > 1.0
     if guided:
-        cond = torch.cat([pipe.encode_negative_prompt(negatives), cond])
+        cond = torch.cat([pipe.encode_negative_prompt(negatives).repeat(1, len(views), 1), cond])
     cond = cond.repeat_interleave(num_images, dim=0).to(pipe.unet.dtype)
     # 4. Timesteps and initial noise
     pipe.scheduler.set_timesteps(num_inference_steps)  # on the CPU, as the base pipeline keeps them
     latents = pipe.prepare_latents(num_images, height, width, pipe.unet.dtype, generator, latents)
-    # 5. Denoise, with subjects confined to their regions if any has one
-    regions = _regional_attention(pipe, layout, subjects, latents.shape[-2:], num_images, guided, attention_store)
+    # 5. Denoise, each pixel seeing its own region's view if there are regions
+    regions = None
+    if len(views) > 1:
+        rows = torch.tensor([False] * (num_images if guided else 0) + [True] * num_images)
+        regions = RegionalAttention([mask for _, mask in views], conds[0].shape[1], rows,
+                                    tuple(latents.shape[-2:]), attention_store)
     with regional_cross_attention(pipe.unet, regions) if regions else contextlib.nullcontext():
         latents = pipe.denoise(latents, cond, guidance_scale, generator)
     # 6. Decode
@@ -291,19 +313,21 @@ def generate_multi_subject(
     return BlipDiffusionPipelineOutput(images=images)
 
 
-def _regional_attention(
-    pipe: BlipDiffusionPipeline, layout: PromptLayout, subjects: Mapping[str, PromptSubject],
-    latent_size: tuple[int, int], num_images: int, guided: bool, store: list | None,
-) -> RegionalAttention | None:
-    height, width = (side * pipe.vae_scale_factor for side in latent_size)
-    spans = subject_spans(layout, pipe.qformer.num_query_tokens)
-    confined = [(span, subjects[name].region) for span, name in zip(spans, layout.names)
-                if subjects[name].region is not None]
+def _region_views(subjects: Mapping[str, PromptSubject], height: int,
+                  width: int) -> list[tuple[list[str], torch.Tensor | None]]:
+    """The encodings a call needs, as (subjects spliced in, image mask of the pixels that see it).
+
+    Without regions: one view of every subject, seen everywhere. With regions: first the background
+    view (the unconfined subjects; mask None: the pixels in no region), then one view per confined
+    subject (the unconfined subjects and that one). A region that covers the whole image confines
+    nothing.
+    """
+    masks = {name: region_mask(s.region, width, height) for name, s in subjects.items() if s.region is not None}
+    confined = {name: mask for name, mask in masks.items() if not mask.bool().all()}
+    free = [name for name in subjects if name not in confined]
     if not confined:
-        return None
-    rows = torch.tensor([False] * (num_images if guided else 0) + [True] * num_images)
-    masks = [region_mask(region, width, height) for _, region in confined]
-    return RegionalAttention([span for span, _ in confined], masks, rows, tuple(latent_size), store)
+        return [(list(subjects), None)]
+    return [(free, None)] + [([*free, name], mask) for name, mask in confined.items()]
 
 
 # ---------------------------------------------------------------------- measuring identity bleeding
