@@ -1,4 +1,4 @@
-"""Control maps: canny edges with OpenCV, the original's pre-processing, aspect checks, silhouette IoU."""
+"""Control maps: canny edges with OpenCV, the original's pre-processing, aspect checks."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines.control_images import (
     canny_edges,
     check_aspect,
-    edge_interior,
     fit_size,
-    mask_iou,
     preprocess_control_image,
 )
 
@@ -61,16 +59,3 @@ def test_aspect_ratio_mismatch_is_an_error_and_sizes_fit():
     assert fit_size((500, 333), 512, 8) == (512, 344)
     assert fit_size((40, 48), 64, 8) == (56, 64)
 
-
-def test_silhouette_iou_of_an_edge_map():
-    edges = Image.new("RGB", (40, 30))
-    ImageDraw.Draw(edges).rectangle((5, 5, 20, 15), outline="white")
-    inside = edge_interior(edges)
-    target = np.zeros((30, 40), bool)
-    target[5:16, 5:21] = True
-    assert mask_iou(inside, target) == 1.0
-    target[5:16, 13:21] = False
-    assert mask_iou(inside, target) == pytest.approx(8 * 11 / (16 * 11))
-    assert mask_iou(np.zeros((2, 2), bool), np.zeros((2, 2), bool)) == 1.0
-    with pytest.raises(InputError, match="masks differ in shape"):
-        mask_iou(inside, target[:10])

@@ -81,22 +81,3 @@ def preprocess_control_image(image: ControlImage, width: int, height: int) -> to
     pixels = (np.asarray(resized, dtype=np.float64) * (1 / 255)).astype(np.float32)
     return torch.from_numpy(pixels).permute(2, 0, 1)[None].contiguous()
 
-
-# ---------------------------------------------------------------------- measuring structure control
-def edge_interior(edge_map: ControlImage) -> np.ndarray:
-    """(H, W) bool: the pixels enclosed by the edges (edges included), i.e. not reachable from the
-    border without crossing an edge: the silhouette an edge map of one closed outline describes."""
-    cv2 = _import_cv2()
-    edges = np.asarray(to_rgb(open_image(edge_map)).convert("L")) > 127
-    outside = np.pad(~edges, 1, constant_values=True).astype(np.uint8)  # a free frame, so one flood fill reaches the whole border
-    mask = np.zeros((outside.shape[0] + 2, outside.shape[1] + 2), np.uint8)
-    cv2.floodFill(outside, mask, (0, 0), 2, flags=4)
-    return (outside != 2)[1:-1, 1:-1]
-
-
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two (H, W) bool masks (1.0 when both are empty)."""
-    if a.shape != b.shape:
-        raise InputError(f"masks differ in shape: {a.shape} and {b.shape}")
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
