@@ -130,3 +130,11 @@ def test_bad_arguments_are_clear_errors(pipe, dog_image, kwargs, message):
 def test_unknown_scheduler_lists_the_valid_ones(pipe):
     with pytest.raises(InputError, match="choose one of pndm, ddim, dpm, euler, euler_a"):
         make_scheduler("heun2", pipe.scheduler.config)
+
+
+def test_samplers_never_clip_latents_unless_the_config_asks(pipe):
+    assert "clip_sample" not in pipe.scheduler.config  # PNDM, as the original's model folders
+    assert make_scheduler("ddim", pipe.scheduler.config).config.clip_sample is False
+    asked = dict(pipe.scheduler.config) | {"clip_sample": True}
+    assert make_scheduler("ddim", asked).config.clip_sample is True
+    assert "clip_sample" not in make_scheduler("dpm", pipe.scheduler.config).config
