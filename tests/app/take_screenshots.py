@@ -94,11 +94,14 @@ def interpolate_scene(page: Page, ctx: AppContext) -> None:
 
 def multi_subject_scene(page: Page, ctx: AppContext) -> None:
     panel = open_tab(page, "Multi-subject", "multi_subject")
-    fill(panel, {"Prompt: each subject as [name] before its class word": "a [ball] ball and a [star] star on the beach"})
-    for number, (name, photos) in enumerate((("ball", BALL), ("star", toy_example_photos(ctx, "00-star"))), start=1):
+    fill(panel, {"Prompt: each subject as [name] before its class word": "a [star] star and a [ball] ball on the beach"})
+    subjects = (("star", toy_example_photos(ctx, "00-star"), "left"), ("ball", BALL, "right"))
+    for number, (name, photos, region) in enumerate(subjects, start=1):
         fill(panel, {f"Subject {number}: name": name, f"Subject {number}: class word": name})
         upload(panel, f"multi-subject-{number}", *photos)
-    fill_tiny(panel, TOY)
+        panel.get_by_label(f"Subject {number}: region").click()
+        page.get_by_role("option", name=region, exact=True).click()
+    fill_tiny(panel, TOY | {"Width": 128})
     run(panel, "Generate", "#multi-subject-gallery", 4)
 
 

@@ -30,7 +30,7 @@ def image_file(label: str, elem_id: str | None = None) -> gr.File:
 def image_outputs(tab_id: str) -> tuple[gr.Gallery, gr.File]:
     """A gallery of the generated images and the list of their PNG files (settings in their metadata)."""
     gallery = gr.Gallery(label="Images", format="png", columns=2, elem_id=f"{tab_id}-gallery",
-                         buttons=GALLERY_BUTTONS)
+                         buttons=GALLERY_BUTTONS, object_fit="contain")  # wide or tall outputs shown whole
     return gallery, gr.File(label="PNG files", file_count="multiple", elem_id=f"{tab_id}-files")
 
 
