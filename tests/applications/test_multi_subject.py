@@ -149,6 +149,12 @@ def test_a_regions_encoding_holds_no_other_confined_subject(pipe, subjects):
     assert not torch.equal(changed[1, 77:154], cond[1, 77:154])
 
 
+def test_an_empty_region_is_a_clear_error(pipe, subjects):
+    nowhere = {"dog": PromptSubject(subjects["dog"].reference, region=torch.zeros(32, 32)), "cat": subjects["cat"]}
+    with pytest.raises(InputError, match="the region of subject dog is empty at 32x32"):
+        generate_multi_subject(pipe, PROMPT, nowhere, generator=_seed(), **FAST)
+
+
 def test_full_regions_change_nothing(pipe, subjects):
     full = {name: PromptSubject(s.reference, region="full") for name, s in subjects.items()}
     ours = generate_multi_subject(pipe, PROMPT, full, guidance_scale=1.0, generator=_seed(), **FAST).images

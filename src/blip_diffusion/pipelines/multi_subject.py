@@ -323,6 +323,8 @@ def _region_views(subjects: Mapping[str, PromptSubject], height: int,
     nothing.
     """
     masks = {name: region_mask(s.region, width, height) for name, s in subjects.items() if s.region is not None}
+    if empty := [name for name, mask in masks.items() if not mask.any()]:
+        raise InputError(f"the region of subject {', '.join(empty)} is empty at {width}x{height}: it would appear nowhere")
     confined = {name: mask for name, mask in masks.items() if not mask.bool().all()}
     free = [name for name in subjects if name not in confined]
     if not confined:
