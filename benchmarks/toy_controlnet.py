@@ -27,11 +27,13 @@ import numpy as np
 import torch
 from PIL import Image
 from scipy.ndimage import binary_dilation
-from toy_probe import STEPS, TOY_MODEL, agreement, grid, identity_cosines, oracle, toy_pipeline
+from toy_probe import STEPS, TOY_MODEL, agreement, grid, oracle, toy_pipeline
 
 from blip_diffusion.pipelines.control_images import canny_edges
 from blip_diffusion.pipelines.controlnet import BlipDiffusionControlNetPipeline, load_controlnets
+from blip_diffusion.toyworld.bench import reference_embeddings
 from blip_diffusion.toyworld.benchset import bench_subjects
+from blip_diffusion.toyworld.metrics import identity_cosine
 from blip_diffusion.toyworld.oracle import MASK_CELL, Oracle, read, to_tensor
 from blip_diffusion.toyworld.photos import Photo, random_photo, render_photo
 from blip_diffusion.toyworld.render import random_lighting
@@ -112,7 +114,7 @@ def main() -> None:
                                   **kwargs).images
         rows[name] = pictures
 
-    references = {member.name: read(reader, [p.image for p in member.references]) for member in members}
+    references = reference_embeddings(members, reader)
     print(f"{len(jobs)} pictures a row ({args.subjects} ToyBench subjects x {args.per_subject} control photos), "
           f"{STEPS} DPM-Solver++ steps")
     print("| row | silhouette IoU | centre error (px) | edge F1 | identity attributes | identity cosine |")
@@ -123,7 +125,7 @@ def main() -> None:
         error_px = np.linalg.norm(readings.poses[:, :2] - wanted_centres, axis=1) * 64
         f1 = [edge_f1(p, c) for p, c in zip(pictures, controls, strict=True)]
         identity = [agreement(readings, i, member.subject) for i, (member, _) in enumerate(jobs)]
-        cosine = [identity_cosines(readings, references[member.name])[i] for i, (member, _) in enumerate(jobs)]
+        cosine = [identity_cosine(readings.embeddings[i], references[member.name]) for i, (member, _) in enumerate(jobs)]
         print(f"| {name} | {np.mean(ious):.3f} | {np.mean(error_px):.1f} | {np.mean(f1):.3f} | "
               f"{np.mean(identity):.3f} | {np.mean(cosine):.3f} |")
     if args.grid:

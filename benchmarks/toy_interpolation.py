@@ -19,10 +19,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from toy_probe import CONTEXTS, STEPS, TOY_MODEL, grid, identity_cosines, oracle, toy_pipeline
+from toy_probe import CONTEXTS, STEPS, TOY_MODEL, grid, oracle, toy_pipeline
 
 from blip_diffusion.pipelines.interpolation import interpolate_subjects, path_progress
+from blip_diffusion.toyworld.bench import reference_embeddings
 from blip_diffusion.toyworld.benchset import bench_subjects
+from blip_diffusion.toyworld.metrics import identity_cosine
 from blip_diffusion.toyworld.oracle import read
 from blip_diffusion.toyworld.subjects import IDENTITY_ATTRIBUTES
 
@@ -43,7 +45,7 @@ def main() -> None:
     reader = oracle()
     embeddings = {m.name: pipe.encode_subject([p.pil() for p in m.references], m.subject.class_name)
                   for pair in pairs for m in pair}
-    references = {m.name: read(reader, [p.image for p in m.references]) for pair in pairs for m in pair}
+    references = reference_embeddings([m for pair in pairs for m in pair], reader)
 
     print(f"{args.pairs} pairs x {args.contexts} context prompts, {args.frames} frames, {STEPS} DPM-Solver++ steps")
     for method in ("spherical", "linear"):
@@ -58,7 +60,8 @@ def main() -> None:
                 words = [readings.words(i) for i in range(args.frames)]
                 shares_b.append([np.mean([w[n] == getattr(b.subject, n) for n in differ]) for w in words])
                 shares_a.append([np.mean([w[n] == getattr(a.subject, n) for n in differ]) for w in words])
-                gap = identity_cosines(readings, references[b.name]) - identity_cosines(readings, references[a.name])
+                gap = [identity_cosine(e, references[b.name]) - identity_cosine(e, references[a.name])
+                       for e in readings.embeddings]
                 cosine_gaps.append(gap)
                 progress.append(path_progress(path.weights, gap))
                 rows.append([a.references[0].pil(), *path.frames, b.references[0].pil()])

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from toy_probe import CONTEXTS, STEPS, TOY_MODEL, agreement, grid, identity_cosines, oracle, toy_pipeline
+from toy_probe import CONTEXTS, STEPS, TOY_MODEL, agreement, grid, oracle, toy_pipeline
 
 from blip_diffusion.pipelines.multi_subject import (
     PromptSubject,
@@ -35,7 +35,9 @@ from blip_diffusion.pipelines.multi_subject import (
     crop_region,
     generate_multi_subject,
 )
+from blip_diffusion.toyworld.bench import reference_embeddings
 from blip_diffusion.toyworld.benchset import BenchSubject, bench_subjects
+from blip_diffusion.toyworld.metrics import identity_cosine
 from blip_diffusion.toyworld.oracle import read
 from blip_diffusion.toyworld.subjects import IDENTITY_ATTRIBUTES
 
@@ -62,7 +64,7 @@ def main() -> None:
     reader = oracle()
     embeddings = {m.name: pipe.encode_subject([p.pil() for p in m.references], m.subject.class_name)
                   for m in members}
-    references = {m.name: read(reader, [p.image for p in m.references]) for m in members}
+    references = reference_embeddings(members, reader)
     jobs = [(a, b, context, sample) for a, b in pairs for context in CONTEXTS[: args.contexts]
             for sample in range(args.samples)]
 
@@ -97,8 +99,8 @@ def main() -> None:
         readings = read(reader, [picture for picture, _, _ in entries])
         own = [agreement(readings, i, mine.subject) for i, (_, mine, _) in enumerate(entries)]
         other = [other_share(readings, i, mine, theirs) for i, (_, mine, theirs) in enumerate(entries)]
-        own_cos = [identity_cosines(readings, references[mine.name])[i] for i, (_, mine, _) in enumerate(entries)]
-        other_cos = [identity_cosines(readings, references[theirs.name])[i] for i, (_, _, theirs) in enumerate(entries)]
+        own_cos = [identity_cosine(e, references[mine.name]) for e, (_, mine, _) in zip(readings.embeddings, entries)]
+        other_cos = [identity_cosine(e, references[theirs.name]) for e, (_, _, theirs) in zip(readings.embeddings, entries)]
         bleeds = np.array(other_cos) >= np.array(own_cos)
         both = np.mean(~bleeds.reshape(-1, 2).any(axis=1))
         print(f"| {row} | {np.mean(own):.3f} | {np.mean(other):.3f} | {bleeding_rate(own_cos, other_cos):.3f} | "

@@ -39,11 +39,6 @@ def agreement(readings: Readings, index: int, subject: Subject,
     return float(np.mean([words[name] == getattr(subject, name) for name in attributes]))
 
 
-def identity_cosines(readings: Readings, references: Readings) -> np.ndarray:
-    """(N,) mean cosine of each picture's identity embedding with the reference photos' embeddings."""
-    return (readings.embeddings @ references.embeddings.T).mean(axis=1)
-
-
 def grid(rows: list[list[Image.Image]], path: Path, cell: int = 64) -> None:
     """Write ``rows`` of pictures as one JPEG, each picture scaled to ``cell`` pixels high."""
     scaled = [[p.resize((p.width * cell // p.height, cell), Image.Resampling.NEAREST) for p in row] for row in rows]

@@ -115,9 +115,8 @@ def generate_row(bench: ToyBench, row: Row, out: Path, progress: bool = False) -
     return generate_missing(bench.requests, row.make_generator, row_dir, progress, description=row.name)
 
 
-def reference_embeddings(bench: ToyBench, oracle: Oracle) -> dict[str, np.ndarray]:
+def reference_embeddings(members: Sequence[BenchSubject], oracle: Oracle) -> dict[str, np.ndarray]:
     """The oracle's identity embeddings of each subject's reference photos, (K, D) per name."""
-    members = bench.members.values()
     readings = read(oracle, [photo.image for member in members for photo in member.references])
     out, start = {}, 0
     for member in members:
@@ -162,7 +161,7 @@ def run_toybench(
     """Generate what is missing of every row, score all rows, write the report and the grids."""
     for row in rows:
         generate_row(bench, row, out, progress)
-    references = reference_embeddings(bench, oracle)
+    references = reference_embeddings(list(bench.members.values()), oracle)
     scores = {row.name: score_row(bench, Path(out) / row.name, oracle, references) for row in rows}
     timings = {
         row.name: {
