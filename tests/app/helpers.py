@@ -17,6 +17,14 @@ LOCALHOST = "127.0.0.1"
 TINY = {"Steps": 2, "Width": 64, "Height": 64, "Long side": 64}  # label prefix -> value
 
 
+def api_client(url: str):
+    """A ``gradio_client.Client`` for the app at ``url`` that waits out a busy machine: its default read
+    timeout is seconds, and a 2-core machine shared with another job answers slower than that."""
+    from gradio_client import Client  # imports gradio
+
+    return Client(url, verbose=False, httpx_kwargs={"timeout": 300})
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((LOCALHOST, 0))

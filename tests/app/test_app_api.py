@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from tests.app.conftest import DOG
+from tests.app.helpers import api_client
 
 pytest.importorskip("gradio")
 from gradio_client import Client, handle_file
@@ -44,7 +45,7 @@ def _watch(job, seen: list) -> None:
 
 def test_concurrent_clients_each_get_the_image_their_seed_implies(server, pipe):
     requests = [("on the beach", 11), ("in the snow", 12), ("on the moon", 13)]
-    jobs = [_generate(Client(server.url, verbose=False), str(DOG), prompt, seed) for prompt, seed in requests]
+    jobs = [_generate(api_client(server.url), str(DOG), prompt, seed) for prompt, seed in requests]
     statuses: list = []
     watchers = [threading.Thread(target=_watch, args=(job, statuses)) for job in jobs]
     for watcher in watchers:
@@ -61,7 +62,7 @@ def test_concurrent_clients_each_get_the_image_their_seed_implies(server, pipe):
 
 
 def test_a_subject_file_from_the_api_generates_the_same_image_as_its_photo(server, pipe):
-    client = Client(server.url, verbose=False)
+    client = api_client(server.url)
     subject_file = client.predict([handle_file(str(DOG))], "dog", api_name="/encode_subject")
     assert subject_file.endswith(".safetensors")
     _, files = _generate(client, subject_file, "in the snow", 3, subject_class="").result(timeout=TIMEOUT_S)
@@ -76,7 +77,7 @@ def test_a_subject_file_from_the_api_generates_the_same_image_as_its_photo(serve
     ({"subject_class": ""}, "source_subject_category is required"),
 ])
 def test_settings_over_the_limits_are_refused_with_their_message(server, extra, message):
-    job = _generate(Client(server.url, verbose=False), str(DOG), "on the beach", 0, **extra)
+    job = _generate(api_client(server.url), str(DOG), "on the beach", 0, **extra)
     with pytest.raises(AppError, match=re.escape(message)):
         job.result(timeout=TIMEOUT_S)
 
@@ -86,7 +87,7 @@ def test_an_oversize_upload_is_refused_by_the_client_and_the_server(server, tmp_
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (400, 400, 3), dtype=np.uint8)).save(big)
     cap = int(server.limits.max_upload_mb * 1024 * 1024)
     with pytest.raises(ValueError, match=f"exceeds the maximum file size of {cap} bytes"):
-        _generate(Client(server.url, verbose=False), str(big), "on the beach", 0).result(timeout=TIMEOUT_S)
+        _generate(api_client(server.url), str(big), "on the beach", 0).result(timeout=TIMEOUT_S)
     upload = {"files": ("big.png", big.read_bytes(), "image/png")}
     response = httpx.post(f"{server.url}gradio_api/upload", files=upload)
     assert response.status_code == 413 and f"maximum allowed size of {cap} bytes" in response.text

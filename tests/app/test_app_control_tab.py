@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 from tests.app.conftest import CAT, DOG
-from tests.app.helpers import fill, fill_tiny, open_tab, upload
+from tests.app.helpers import api_client, fill, fill_tiny, open_tab, upload
 
 pytest.importorskip("gradio")
-from gradio_client import Client, handle_file  # after the skip
+from gradio_client import handle_file  # after the skip
 
 from blip_diffusion.pipelines.control_images import canny_edges  # after the skip
 
@@ -32,7 +32,7 @@ def test_control_tab_previews_the_edges_and_follows_them(page):
 
 
 def test_controlled_images_are_those_of_a_direct_call(server):
-    _, files, control_map = Client(server.url, verbose=False).predict(
+    _, files, control_map = api_client(server.url).predict(
         files=[handle_file(str(DOG))], subject_class="dog", prompt="on the beach",
         control_file=handle_file(str(CAT)), mode="canny edges of the photo", low=100, high=200, scale=1.0,
         negative_prompt="", seed=4, steps=2, guidance=7.5, long_side=64, num_images=1, api_name="/control")

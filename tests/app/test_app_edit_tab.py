@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from tests.app.conftest import CAT, DOG
-from tests.app.helpers import fill, fill_tiny, open_tab, upload
+from tests.app.helpers import api_client, fill, fill_tiny, open_tab, upload
 
 pytest.importorskip("gradio")
-from gradio_client import Client, handle_file  # after the skip
+from gradio_client import handle_file  # after the skip
 
 from blip_diffusion.pipelines.attention_control import AttentionEditConfig  # after the skip
 from blip_diffusion.pipelines.editing import BlipDiffusionEditPipeline  # after the skip
@@ -37,7 +37,7 @@ def test_edit_tab_shows_the_source_the_edit_and_the_mask(page):
 
 @pytest.mark.parametrize("real", [None, CAT], ids=["generated", "real"])
 def test_edits_are_those_of_the_editing_pipeline(server, pipe, real):
-    source, edited, mask, files = Client(server.url, verbose=False).predict(
+    source, edited, mask, files = api_client(server.url).predict(
         files=[handle_file(str(DOG))], subject_class="dog", target_class="",
         source_class="cat" if real else "", prompt="sitting on a sofa", target_prompt="",
         image=handle_file(str(real)) if real else None, null_text=False, **ATTENTION, negative_prompt="",

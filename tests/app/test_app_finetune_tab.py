@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 from tests.app.conftest import DOG
-from tests.app.helpers import fill, fill_tiny, open_tab, upload
+from tests.app.helpers import api_client, fill, fill_tiny, open_tab, upload
 
 pytest.importorskip("gradio")
-from gradio_client import Client, handle_file  # after the skip
+from gradio_client import handle_file  # after the skip
 from gradio_client.exceptions import AppError  # after the skip
 
 from blip_diffusion.app.tabs.finetune import lora_subject  # after the skip
@@ -42,7 +42,7 @@ def test_finetune_tab_trains_lists_and_generates(page):
 
 
 def test_a_finetuned_subject_changes_only_its_own_request(server, pipe):
-    client, keys, before = Client(server.url, verbose=False), set(pipe.unet.state_dict()), _zero_shot(pipe)
+    client, keys, before = api_client(server.url), set(pipe.unet.state_dict()), _zero_shot(pipe)
     client.predict(name="api_dog", files=[handle_file(str(DOG))], subject_class="dog", steps=2, seed=0,
                    api_name="/finetune")
     assert "api_dog" in [name for name, _ in client.predict(api_name="/saved_subjects")["choices"]]
@@ -63,7 +63,7 @@ def test_a_finetuned_subject_changes_only_its_own_request(server, pipe):
 ])
 def test_bad_finetune_requests_are_refused(server, name, steps, word, message):
     with pytest.raises(AppError, match=message):
-        client = Client(server.url, verbose=False)
+        client = api_client(server.url)
         client.predict(name=name, files=[handle_file(str(DOG))], subject_class=word, steps=steps, seed=0,
                        api_name="/finetune")
     assert not (server.ctx.subjects_dir / name).exists()

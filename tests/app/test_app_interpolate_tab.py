@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 from tests.app.conftest import CAT, DOG
-from tests.app.helpers import fill, fill_tiny, open_tab, upload
+from tests.app.helpers import api_client, fill, fill_tiny, open_tab, upload
 
 pytest.importorskip("gradio")
-from gradio_client import Client, handle_file  # after the skip
+from gradio_client import handle_file  # after the skip
 
 TIMEOUT_MS = 120_000
 
@@ -34,7 +34,7 @@ def test_interpolate_tab_shows_the_animation_and_its_frames(page):
 
 
 def test_the_gif_runs_from_subject_a_to_subject_b(server, pipe):
-    gif, _, files = Client(server.url, verbose=False).predict(
+    gif, _, files = api_client(server.url).predict(
         files_a=[handle_file(str(DOG))], class_a="dog", files_b=[handle_file(str(CAT))], class_b="cat",
         target_class="animal", prompt="on the beach", frames=3, method="linear", frame_ms=100, bounce=False,
         negative_prompt="", seed=9, steps=2, guidance=7.5, width=64, height=64, api_name="/interpolate")

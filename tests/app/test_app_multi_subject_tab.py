@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 from tests.app.conftest import CAT, DOG
-from tests.app.helpers import fill_tiny, open_tab
+from tests.app.helpers import api_client, fill_tiny, open_tab
 
 pytest.importorskip("gradio")
-from gradio_client import Client, handle_file  # after the skip
+from gradio_client import handle_file  # after the skip
 
 from blip_diffusion.pipelines.multi_subject import PromptSubject, generate_multi_subject  # after the skip
 
@@ -32,7 +32,7 @@ def test_multi_subject_tab_generates_the_example(page):
 
 def test_multi_subject_images_are_those_of_the_pipeline(server, pipe):
     empty = {"name_3": "", "files_3": [], "class_3": "", "region_3": "anywhere"}
-    _, files = Client(server.url, verbose=False).predict(
+    _, files = api_client(server.url).predict(
         prompt=PROMPT, name_1="dog", files_1=[handle_file(str(DOG))], class_1="dog", region_1="left",
         name_2="cat", files_2=[handle_file(str(CAT))], class_2="cat", region_2="right", **empty,
         negative_prompt="", seed=6, steps=2, guidance=7.5, width=64, height=64, num_images=1,
@@ -46,7 +46,7 @@ def test_multi_subject_images_are_those_of_the_pipeline(server, pipe):
 def test_a_subject_the_prompt_does_not_name_is_refused(server):
     from gradio_client.exceptions import AppError
 
-    client = Client(server.url, verbose=False)
+    client = api_client(server.url)
     message = r"subjects given but not referenced in the prompt: cat \(write \[name\]\)"
     with pytest.raises(AppError, match=message):
         client.predict(prompt="a [dog] dog", name_1="dog", files_1=[handle_file(str(DOG))], class_1="dog",

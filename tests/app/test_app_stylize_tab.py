@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 from tests.app.conftest import CAT, DOG
-from tests.app.helpers import fill, fill_tiny, open_tab, upload
+from tests.app.helpers import api_client, fill, fill_tiny, open_tab, upload
 
 pytest.importorskip("gradio")
-from gradio_client import Client, handle_file  # after the skip
+from gradio_client import handle_file  # after the skip
 
 from blip_diffusion.pipelines.stylize import stylize  # after the skip
 
@@ -31,7 +31,7 @@ def test_stylize_tab_shows_the_edges_and_the_image(page):
 
 
 def test_stylized_images_are_those_of_stylize(server):
-    _, files, edges = Client(server.url, verbose=False).predict(
+    _, files, edges = api_client(server.url).predict(
         style_files=[handle_file(str(CAT))], style_class="cat", structure_file=handle_file(str(DOG)),
         target_class="teapot", prompt="on a marble table", low=50, high=150, scale=0.8, negative_prompt="",
         seed=2, steps=2, guidance=7.5, long_side=64, num_images=1, api_name="/stylize")

@@ -13,7 +13,7 @@ from blip_diffusion.toyworld.benchset import (
     truth_photo,
 )
 from blip_diffusion.toyworld.datasets import BackgroundPool, CaptionDataset, SubjectDataset
-from blip_diffusion.toyworld.scenes import CONTEXT_NAMES, REFERENCE_NAMES, SCENE_NAMES
+from blip_diffusion.toyworld.scenes import CONTEXT_NAMES, REFERENCE_NAMES, SCENE_NAMES, SCENES
 from blip_diffusion.toyworld.subjects import CLASSES, is_held_out
 
 
@@ -111,3 +111,16 @@ def test_truth_photos_answer_their_prompt():
         assert photo.scene in CONTEXT_NAMES and (size is None or photo.pose.size == size)
     assert truth_photo(member, 3, 0).image.tobytes() == truth_photo(member, 3, 0).image.tobytes()
     assert truth_photo(member, 3, 0).image.tobytes() != truth_photo(member, 3, 1).image.tobytes()
+
+
+def test_caption_with_changes_exactly_one_attribute():
+    photo = CaptionDataset(4, seed=0, resolution=32)[0]
+    subject = photo.subject
+    other_class = next(c for c in CLASSES if c != subject.class_name)
+    assert photo.caption_with("class_name", other_class) == photo.caption.replace(subject.class_name, other_class)
+    other_scene = next(s for s in SCENE_NAMES if s != photo.scene)
+    phrase, other_phrase = SCENES[photo.scene].phrase, SCENES[other_scene].phrase
+    assert photo.caption_with("scene", other_scene) == photo.caption.removesuffix(phrase) + other_phrase
+    # a body colour equal to the accent swaps the two: the subject's colours always differ
+    swapped = photo.caption_with("colour", subject.accent)
+    assert f"{subject.accent} and {subject.colour}" in swapped

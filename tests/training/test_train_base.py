@@ -117,3 +117,42 @@ def test_base_text_encoder_matches_the_trained_clip_tower(tiny_base):
         reference = clip.text_model(ids).last_hidden_state
         assert torch.allclose(exported(ids).last_hidden_state, reference, atol=1e-5)
         assert torch.allclose(ours(ids).last_hidden_state, reference, atol=1e-5)
+
+
+def test_hard_negative_captions_change_one_attribute_each_and_repeat_by_position():
+    data = ToyCaptions(0, 32, negatives=3)
+    item = data[7]
+    words = item["caption"].split()
+    assert len(item["negatives"]) == 3 and len(set(item["negatives"])) == 3
+    for negative in item["negatives"]:
+        changed = [(a, b) for a, b in zip(words, negative.split(), strict=True) if a != b]
+        assert 1 <= len(changed) <= 2, (item["caption"], negative)  # two when body and accent swap
+    assert data[7]["negatives"] == item["negatives"]
+    assert "negatives" not in ToyCaptions(0, 32)[7]
+
+
+def test_hard_negatives_need_full_captions_and_at_most_one_per_attribute():
+    import pytest
+
+    from blip_diffusion.errors import InputError
+
+    with pytest.raises(InputError, match="full captions"):
+        ToyCaptions(0, 32, caption="prompt", negatives=2)
+    with pytest.raises(InputError, match="negatives must be 0..5"):
+        ToyCaptions(0, 32, negatives=6)
+
+
+def test_clip_loss_is_clip_models_own_without_negatives_and_falls_with_them():
+    config = tiny_base_config("unused")
+    tokenizer = toy_clip_tokenizer()
+    torch.manual_seed(0)
+    task = ClipTask(clip_config(config.clip, tokenizer, 32), tokenizer, ToyCaptions(0, 32), CPU, False)
+    batch = fixed_batch(task, 4)
+    expected = task.model(input_ids=batch["input_ids"], pixel_values=batch["pixel_values"], return_loss=True).loss
+    torch.testing.assert_close(task.loss(batch)[0], expected)
+
+    torch.manual_seed(0)
+    task = ClipTask(clip_config(config.clip, tokenizer, 32), tokenizer, ToyCaptions(0, 32, negatives=2), CPU, False)
+    assert fixed_batch(task, 4)["negative_ids"].shape[0] == 8
+    losses = fit(task, 6, 2e-3, batch_size=4)
+    assert losses[-1] < 0.5 * losses[0], losses

@@ -46,6 +46,18 @@ class Photo:
         """Class-plus-context prompt: ``a star on the beach``."""
         return class_prompt(self.subject.class_name, self.scene)
 
+    def caption_with(self, attribute: str, value: str) -> str:
+        """The full description with one identity attribute or the ``"scene"`` set to ``value``: a
+        caption that this photo does not match (a contrastive hard negative). A body colour equal to
+        the accent (or the reverse) swaps the two, since a subject's colours always differ."""
+        if attribute == "scene":
+            return caption(self.subject, value, self.pose.size)
+        changes = {attribute: value}
+        twin = {"colour": "accent", "accent": "colour"}.get(attribute)
+        if twin and getattr(self.subject, twin) == value:
+            changes[twin] = getattr(self.subject, attribute)
+        return caption(self.subject.with_changes(**changes), self.scene, self.pose.size)
+
     def on_background(self, background: np.ndarray) -> np.ndarray:
         """The subject alone over ``background`` (H, W, 3) float in [0, 1]; returns (H, W, 3) uint8."""
         return composite(self.foreground, self.alpha, background)

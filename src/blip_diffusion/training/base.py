@@ -54,6 +54,7 @@ class ClipPart:
     heads: int = 4
     patch_size: int = 8
     projection_dim: int = 64
+    hard_negatives: int = 0  # captions per photo with one identity attribute changed (ToyCaptions), as extra negatives
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +144,8 @@ def train_base(config: BaseConfig, resume: bool = False) -> Path:
     if "clip" in config.parts and not _done(out / "clip"):
         run = config.clip.run
         cfg = clip_config(config.clip, tokenizer, data.resolution)
-        loop.train(lambda device, dtype: ClipTask(cfg, tokenizer, captions, device, run.gradient_checkpointing),
+        clip_captions = ToyCaptions(data.seed, data.resolution, data.caption, config.clip.hard_negatives)
+        loop.train(lambda device, dtype: ClipTask(cfg, tokenizer, clip_captions, device, run.gradient_checkpointing),
                    run, out / "clip", settings, _resuming(resume, out / "clip"), name="base-clip")
     if "vae" in config.parts and not _done(out / "vae"):
         run = config.vae.run

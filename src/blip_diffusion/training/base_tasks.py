@@ -54,16 +54,33 @@ class ClipTask:
         return self.data
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        ids = self.tokenizer([i["caption"] for i in items], padding="max_length", truncation=True,
-                             return_tensors="pt").input_ids
-        return {"input_ids": ids, "pixel_values": clip_pixels([i["image"] for i in items], self.image_size)}
+        batch = {"input_ids": self.token_ids([i["caption"] for i in items]),
+                 "pixel_values": clip_pixels([i["image"] for i in items], self.image_size)}
+        if "negatives" in items[0]:
+            batch["negative_ids"] = self.token_ids([text for i in items for text in i["negatives"]])
+        return batch
+
+    def token_ids(self, texts: list[str]) -> torch.Tensor:
+        return self.tokenizer(texts, padding="max_length", truncation=True, return_tensors="pt").input_ids
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """Symmetric InfoNCE over the (local) batch; only the causal mask, as CLIP and SD use it."""
-        out = self.model(input_ids=batch["input_ids"].to(self.device),
-                         pixel_values=batch["pixel_values"].to(self.device), return_loss=True)
-        accuracy = (out.logits_per_image.argmax(-1) == torch.arange(len(out.logits_per_image), device=self.device))
-        return out.loss, {"accuracy": accuracy.float().mean().item()}
+        """Symmetric InfoNCE over the (local) batch; only the causal mask, as CLIP and SD use it.
+
+        Hard-negative captions (``negative_ids``), if any, join the texts each image is told apart
+        from, as in NegCLIP: with full captions and a small batch, colour and scene alone identify
+        most pairs, and without them the text tower learns to ignore the class and the pattern.
+        """
+        model = self.model
+        ids = batch["input_ids"].to(self.device)
+        if "negative_ids" in batch:
+            ids = torch.cat([ids, batch["negative_ids"].to(self.device)])
+        texts = model.text_projection(model.text_model(input_ids=ids).pooler_output)
+        images = model.visual_projection(model.vision_model(pixel_values=batch["pixel_values"].to(self.device)).pooler_output)
+        texts, images = F.normalize(texts, dim=-1), F.normalize(images, dim=-1)
+        logits = model.logit_scale.exp() * images @ texts.T  # (B, B [+ B x negatives])
+        targets = torch.arange(len(images), device=self.device)
+        loss = (F.cross_entropy(logits, targets) + F.cross_entropy(logits[:, : len(images)].T, targets)) / 2
+        return loss, {"accuracy": (logits.argmax(-1) == targets).float().mean().item()}
 
     def export(self, out: Path) -> None:
         with atomic_path(out) as tmp:

@@ -30,20 +30,33 @@ from PIL import Image
 
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines.image_processing import CLIP_MEAN, CLIP_STD
-from blip_diffusion.toyworld.datasets import CaptionDataset, SubjectDataset
+from blip_diffusion.toyworld.datasets import CaptionDataset, SubjectDataset, item_rng
+from blip_diffusion.toyworld.photos import Photo
+from blip_diffusion.toyworld.subjects import IDENTITY_ATTRIBUTES, VOCABULARIES
 from blip_diffusion.utils.images import load_image, to_rgb
 
 CAPTIONS_FILE = "captions.jsonl"
 ENDLESS = 2**62
+NEGATIVES_STREAM = 4  # an item_rng stream of its own (the toy data sets use 1-3)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 class ToyCaptions:
-    """Toy-world photos with their full caption (``caption="full"``) or class-plus-context prompt."""
+    """Toy-world photos with their full caption (``caption="full"``) or class-plus-context prompt.
 
-    def __init__(self, seed: int, resolution: int, caption: str = "full"):
+    With ``negatives`` > 0 (full captions only) each item also has that many hard-negative captions,
+    each the true one with another identity attribute changed to another value of its vocabulary
+    (drawn from the item's own seeded stream, so a position always gives the same ones).
+    """
+
+    def __init__(self, seed: int, resolution: int, caption: str = "full", negatives: int = 0):
+        if not 0 <= negatives <= len(IDENTITY_ATTRIBUTES):
+            raise InputError(f"negatives must be 0..{len(IDENTITY_ATTRIBUTES)} (one per identity attribute), "
+                             f"got {negatives}")
+        if negatives and caption != "full":
+            raise InputError("hard-negative captions need full captions (caption='full')")
         self.photos = CaptionDataset(ENDLESS, seed, resolution)
-        self.caption = caption
+        self.caption, self.negatives, self.seed = caption, negatives, seed
 
     def __len__(self) -> int:
         return ENDLESS
@@ -51,7 +64,20 @@ class ToyCaptions:
     def __getitem__(self, position: int) -> dict[str, Any]:
         photo = self.photos[position]
         text = photo.caption if self.caption == "full" else photo.prompt
-        return {"image": photo.image, "caption": text, "class": photo.subject.class_name, "alpha": photo.alpha}
+        item = {"image": photo.image, "caption": text, "class": photo.subject.class_name, "alpha": photo.alpha}
+        if self.negatives:
+            item["negatives"] = hard_negatives(photo, self.negatives, item_rng(self.seed, NEGATIVES_STREAM, position))
+        return item
+
+
+def hard_negatives(photo: Photo, count: int, rng: np.random.Generator) -> list[str]:
+    """``count`` captions of ``photo`` with each a different identity attribute changed."""
+    captions = []
+    for index in rng.choice(len(IDENTITY_ATTRIBUTES), size=count, replace=False):
+        attribute = IDENTITY_ATTRIBUTES[index]
+        others = [v for v in VOCABULARIES[attribute] if v != getattr(photo.subject, attribute)]
+        captions.append(photo.caption_with(attribute, others[rng.integers(len(others))]))
+    return captions
 
 
 class ToySubjects:

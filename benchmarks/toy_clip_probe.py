@@ -1,0 +1,87 @@
+"""How well a toy CLIP tells each attribute of a photo apart, and how much its text tower says about it.
+
+    .venv/bin/python benchmarks/toy_clip_probe.py assets/models/toy/base/clip [--photos 500]
+
+Two readings on held-out subjects' photos (never seen in training):
+
+- **swap retrieval**: for each photo and attribute, the true caption against every caption with that
+  attribute swapped for another value of its vocabulary; the share of photos whose true caption
+  scores highest (chance: 1 / vocabulary size). It says what the CLIP's embedding space separates.
+- **text-state spread**: the text tower's last hidden states (what the UNet's cross-attention reads),
+  for captions that differ only in one attribute: the variance across its values, summed over
+  channels and over the 77 positions, as a share of the states' total energy. It says how loudly the
+  text conditioning carries each attribute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import numpy as np
+import torch
+from transformers import CLIPModel, CLIPTokenizer
+
+from blip_diffusion.toyworld.photos import random_photo
+from blip_diffusion.toyworld.scenes import SCENE_NAMES, caption
+from blip_diffusion.toyworld.subjects import IDENTITY_ATTRIBUTES, VOCABULARIES, random_subject
+from blip_diffusion.training.data import clip_pixels
+
+ATTRIBUTES = (*IDENTITY_ATTRIBUTES, "scene")
+
+
+def variants(photo, attribute: str) -> list[str]:
+    """The photo's caption with ``attribute`` set to each value it can take (the true one first)."""
+    subject, scene, size = photo.subject, photo.scene, photo.pose.size
+    if attribute == "scene":
+        values = [scene, *(s for s in SCENE_NAMES if s != scene)]
+        return [caption(subject, value, size) for value in values]
+    true = getattr(subject, attribute)
+    values = [true, *(v for v in VOCABULARIES[attribute] if v != true)]
+    out = []
+    for value in values:
+        changes = {attribute: value}
+        if attribute in ("colour", "accent") and value == (subject.accent if attribute == "colour" else subject.colour):
+            changes["accent" if attribute == "colour" else "colour"] = true  # keep body and accent distinct
+        out.append(caption(dataclasses.replace(subject, **changes), scene, size))
+    return out
+
+
+@torch.no_grad()
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("clip", help="a CLIPModel folder (a base model's clip/)")
+    parser.add_argument("--photos", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    model, tokenizer = CLIPModel.from_pretrained(args.clip).eval(), CLIPTokenizer.from_pretrained(args.clip)
+    rng = np.random.default_rng(args.seed)
+    size = model.config.vision_config.image_size
+    sample = [random_photo(rng, random_subject(rng, held_out=True), size) for _ in range(args.photos)]
+
+    def text_states(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = tokenizer(texts, padding="max_length", truncation=True, return_tensors="pt").input_ids
+        out = model.text_model(input_ids=ids)
+        embeds = model.text_projection(out.pooler_output)
+        return out.last_hidden_state, embeds / embeds.norm(dim=-1, keepdim=True)
+
+    pixels = clip_pixels([p.image for p in sample], size)
+    images = model.visual_projection(model.vision_model(pixel_values=pixels).pooler_output)
+    images = images / images.norm(dim=-1, keepdim=True)
+    print(f"{args.clip}: {args.photos} held-out photos")
+    print("| attribute | values | swap retrieval | chance | text-state spread |")
+    print("|---|---|---|---|---|")
+    for attribute in ATTRIBUTES:
+        hits, spread, energy = 0, 0.0, 0.0
+        for photo, image in zip(sample, images, strict=True):
+            texts = variants(photo, attribute)
+            states, embeds = text_states(texts)
+            hits += int((embeds @ image).argmax() == 0)
+            spread += states.var(dim=0).sum().item()
+            energy += states.pow(2).mean(dim=0).sum().item()
+        values = len(variants(sample[0], attribute))
+        print(f"| {attribute} | {values} | {hits / len(sample):.3f} | {1 / values:.3f} | {spread / energy:.4f} |")
+
+
+if __name__ == "__main__":
+    main()
