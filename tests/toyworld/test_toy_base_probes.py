@@ -1,0 +1,36 @@
+"""The base-model probes behind docs/results.md (benchmarks/toy_clip_probe.py, toy_base_classes.py)
+run end to end on the bundled base model at their smallest size."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = ROOT / "assets" / "models" / "toy" / "base"
+
+
+def _run(script: str, *args: str) -> str:
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_clip_probe_reads_every_attribute():
+    out = _run("toy_clip_probe.py", str(BASE / "clip"), "--photos", "4")
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ") and "---" not in line}
+    assert set(rows) == {"attribute", "class_name", "colour", "accent", "pattern", "finish", "scene"}
+    for name, line in rows.items():
+        if name != "attribute":
+            retrieval, chance, spread = (float(cell) for cell in line.strip(" |").split("|")[2:5])
+            assert 0.0 <= retrieval <= 1.0 and 0.0 < chance < 1.0 and 0.0 <= spread <= 1.0, line
+
+
+def test_class_probe_reads_its_pictures_and_writes_the_grid(tmp_path):
+    out = _run("toy_base_classes.py", str(BASE), "--subjects", "1", "--seeds", "1", "--grid", str(tmp_path / "g.jpg"))
+    assert "10 pictures" in out and "class read as named: " in out
+    assert Image.open(tmp_path / "g.jpg").size == (640, 64)
