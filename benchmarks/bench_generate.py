@@ -29,7 +29,7 @@ QFORMER_TOKENIZER = ROOT / "tests" / "fixtures" / "models" / "qformer_tokenizer"
 SUBJECT = ROOT / "assets" / "dreambench" / "dog" / "00.jpg"
 
 
-def build_sd15(device: torch.device):  # noqa: ANN201
+def build_sd15(device: torch.device):
     """Our pipeline with random weights in the real architecture (float32; cast afterwards)."""
     from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
     from transformers import BertTokenizer, Blip2Config, CLIPTextConfig, CLIPTokenizer
@@ -40,9 +40,10 @@ def build_sd15(device: torch.device):  # noqa: ANN201
     from blip_diffusion.pipelines.image_processing import SubjectImageProcessor
 
     blip = Blip2Config(
-        vision_config=dict(hidden_size=1024, num_hidden_layers=23, num_attention_heads=16, intermediate_size=4096,
-                           hidden_act="quick_gelu", image_size=224, patch_size=14, layer_norm_eps=1e-5),
-        qformer_config=dict(cross_attention_frequency=1, encoder_hidden_size=1024, vocab_size=30523),
+        vision_config={"hidden_size": 1024, "num_hidden_layers": 23, "num_attention_heads": 16,
+                       "intermediate_size": 4096, "hidden_act": "quick_gelu", "image_size": 224, "patch_size": 14,
+                       "layer_norm_eps": 1e-5},
+        qformer_config={"cross_attention_frequency": 1, "encoder_hidden_size": 1024, "vocab_size": 30523},
         num_query_tokens=16,
     )
     text = CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
@@ -80,7 +81,7 @@ def peak_memory_gib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # process peak RSS (KiB -> GiB)
 
 
-def time_calls(call, device: torch.device, runs: int) -> tuple[list[float], float]:  # noqa: ANN001
+def time_calls(call, device: torch.device, runs: int) -> tuple[list[float], float]:
     """Seconds of each call after one warm-up, and the peak memory over the timed calls."""
     call()
     sync(device)
@@ -128,9 +129,9 @@ def main() -> None:
     latent_shape = (args.batch, 4, size // pipe.vae_scale_factor, size // pipe.vae_scale_factor)
     latents = torch.randn(latent_shape, generator=torch.Generator().manual_seed(0))
     prompts = ["swimming underwater"] * args.batch
-    common = dict(guidance_scale=7.5, num_inference_steps=steps, height=size, width=size)
+    common = {"guidance_scale": 7.5, "num_inference_steps": steps, "height": size, "width": size}
 
-    def ours(output_type: str = "np"):  # noqa: ANN202
+    def ours(output_type: str = "np"):
         return pipe(prompts, image, "dog", latents=latents, output_type=output_type, **common).images
 
     results: dict = {"device": torch.cuda.get_device_name() if device.type == "cuda" else platform.machine(),
@@ -147,7 +148,7 @@ def main() -> None:
         reference = build_reference(pipe, str(QFORMER_TOKENIZER))
         reference.set_progress_bar_config(disable=True)
 
-        def original():  # noqa: ANN202
+        def original():
             # The original takes one reference image per call and no batch of subjects: loop over the batch.
             return [reference(prompts[:1], image, ["dog"], ["dog"], latents=latents[i : i + 1], output_type="np",
                               neg_prompt="", **common).images for i in range(args.batch)]
@@ -169,7 +170,7 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
 
-def compile_and_time(call, device: torch.device, args: argparse.Namespace, results: dict, name: str) -> None:  # noqa: ANN001
+def compile_and_time(call, device: torch.device, args: argparse.Namespace, results: dict, name: str) -> None:
     start = time.perf_counter()
     call()
     sync(device)
@@ -178,7 +179,7 @@ def compile_and_time(call, device: torch.device, args: argparse.Namespace, resul
     results["variants"][name] = {"s_per_image": min(seconds) / args.batch, "all_s": seconds, "peak_GiB": peak}
 
 
-def write_profile(call, device: torch.device, path: str) -> None:  # noqa: ANN001
+def write_profile(call, device: torch.device, path: str) -> None:
     """The operators of one call, by CPU and by device time: where the seconds outside the UNet go."""
     activities = [torch.profiler.ProfilerActivity.CPU]
     if device.type == "cuda":

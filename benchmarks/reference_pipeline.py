@@ -13,7 +13,11 @@ import torch
 
 
 def _modules():
-    from diffusers.pipelines.deprecated.blip_diffusion import modeling_blip2, modeling_ctx_clip, pipeline_blip_diffusion
+    from diffusers.pipelines.deprecated.blip_diffusion import (
+        modeling_blip2,
+        modeling_ctx_clip,
+        pipeline_blip_diffusion,
+    )
 
     return modeling_blip2, modeling_ctx_clip, pipeline_blip_diffusion
 
@@ -61,7 +65,7 @@ def _qformer_layer_forward(self, hidden_states, attention_mask=None, head_mask=N
     return (out, None)
 
 
-def build_reference(ours, qformer_tokenizer_dir: str):  # noqa: ANN001, ANN201
+def build_reference(ours, qformer_tokenizer_dir: str):
     """The original pipeline sharing ``ours``'s UNet, VAE, tokenizer and scheduler config, with copied encoders."""
     make_runnable_on_transformers5()
     modeling_blip2, modeling_ctx_clip, pipeline_module = _modules()
