@@ -15,12 +15,12 @@ from pathlib import Path
 
 import torch
 from diffusers import StableDiffusionPipeline
-from toy_probe import CONTEXTS, STEPS, grid, oracle
+from toy_probe import STEPS, grid, oracle
 
 from blip_diffusion.pipelines.schedulers import make_scheduler
 from blip_diffusion.toyworld.benchset import bench_subjects
 from blip_diffusion.toyworld.oracle import read
-from blip_diffusion.toyworld.scenes import caption
+from blip_diffusion.toyworld.scenes import CONTEXT_NAMES, caption
 from blip_diffusion.toyworld.subjects import CLASSES
 
 
@@ -43,8 +43,8 @@ def main() -> None:
         subject = member.subject
         for seed in range(args.seeds):
             noise = torch.randn(1, channels, size, size, generator=torch.Generator().manual_seed(seed))
-            context = CONTEXTS[(n + seed) % len(CONTEXTS)]
-            prompts = [caption(subject.with_changes(class_name=c), None, "medium") + f" {context}" for c in CLASSES]
+            scene = CONTEXT_NAMES[(n + seed) % len(CONTEXT_NAMES)]
+            prompts = [caption(subject.with_changes(class_name=c), scene, "medium") for c in CLASSES]
             pictures = pipe(prompts, height=size * pipe.vae_scale_factor, width=size * pipe.vae_scale_factor,
                             num_inference_steps=STEPS, guidance_scale=args.guidance,
                             latents=noise.repeat(len(CLASSES), 1, 1, 1)).images

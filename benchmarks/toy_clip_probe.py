@@ -16,35 +16,24 @@ Two readings on held-out subjects' photos (never seen in training):
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import numpy as np
 import torch
 from transformers import CLIPModel, CLIPTokenizer
 
-from blip_diffusion.toyworld.photos import random_photo
-from blip_diffusion.toyworld.scenes import SCENE_NAMES, caption
+from blip_diffusion.toyworld.photos import Photo, random_photo
+from blip_diffusion.toyworld.scenes import SCENE_NAMES
 from blip_diffusion.toyworld.subjects import IDENTITY_ATTRIBUTES, VOCABULARIES, random_subject
 from blip_diffusion.training.data import clip_pixels
 
 ATTRIBUTES = (*IDENTITY_ATTRIBUTES, "scene")
 
 
-def variants(photo, attribute: str) -> list[str]:
+def variants(photo: Photo, attribute: str) -> list[str]:
     """The photo's caption with ``attribute`` set to each value it can take (the true one first)."""
-    subject, scene, size = photo.subject, photo.scene, photo.pose.size
-    if attribute == "scene":
-        values = [scene, *(s for s in SCENE_NAMES if s != scene)]
-        return [caption(subject, value, size) for value in values]
-    true = getattr(subject, attribute)
-    values = [true, *(v for v in VOCABULARIES[attribute] if v != true)]
-    out = []
-    for value in values:
-        changes = {attribute: value}
-        if attribute in ("colour", "accent") and value == (subject.accent if attribute == "colour" else subject.colour):
-            changes["accent" if attribute == "colour" else "colour"] = true  # keep body and accent distinct
-        out.append(caption(dataclasses.replace(subject, **changes), scene, size))
-    return out
+    true = photo.scene if attribute == "scene" else getattr(photo.subject, attribute)
+    vocabulary = SCENE_NAMES if attribute == "scene" else VOCABULARIES[attribute]
+    return [photo.caption, *(photo.caption_with(attribute, v) for v in vocabulary if v != true)]
 
 
 @torch.no_grad()
