@@ -107,3 +107,12 @@ def test_prompt_reps_repeat_the_caption():
     assert build(FinetuneConfig, {**values, "method": "dreambooth", "prompt_reps": 2}).caption == "a sks dog, a sks dog"
     with pytest.raises(InputError, match="prompt_reps must be at least 1"):
         build(FinetuneConfig, {**values, "prompt_reps": 0})
+
+
+def test_checkpoints_only_when_asked(tmp_path):
+    default = finetune(config(tmp_path, keep_checkpoints=True, out=str(tmp_path / "default")))
+    assert not (default / "checkpoints").exists()
+    asked = finetune(config(tmp_path, keep_checkpoints=True, out=str(tmp_path / "asked"), run={"checkpoint_every": 1}))
+    assert sorted(p.name for p in (asked / "checkpoints").iterdir()) == ["step-00000001", "step-00000002"]
+    with pytest.raises(InputError, match="checkpoint_every must be 0"):
+        config(tmp_path, run={"checkpoint_every": -1})

@@ -42,7 +42,7 @@ class RunConfig:
     mixed_precision: str = "no"  # one of MIXED_PRECISION
     gradient_checkpointing: bool = False
     ema_decay: float = 0.0  # 0 = no EMA; else the EMA of the trained weights is what gets exported
-    checkpoint_every: int = 500  # optimizer steps between checkpoints (and at the end)
+    checkpoint_every: int = 500  # optimizer steps between checkpoints (and at the end); 0 = none at all
     checkpoints_kept: int = 2
     log_every: int = 10
     log_with: str = "tensorboard"  # one of TRACKERS; skipped with a warning when tensorboard is absent
@@ -53,10 +53,11 @@ class RunConfig:
         _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _check_choice("log_with", self.log_with, TRACKERS)
-        for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "checkpoint_every",
-                     "checkpoints_kept", "log_every"):
+        for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "checkpoints_kept", "log_every"):
             if getattr(self, name) < 1:
                 raise InputError(f"run.{name} must be at least 1, got {getattr(self, name)}")
+        if self.checkpoint_every < 0:
+            raise InputError(f"run.checkpoint_every must be 0 (no checkpoints) or more, got {self.checkpoint_every}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise InputError(f"run.ema_decay must be in [0, 1), got {self.ema_decay}")
 

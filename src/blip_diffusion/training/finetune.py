@@ -57,8 +57,10 @@ class FinetuneConfig:
     flip: bool = True  # horizontal flips of the photos
     prompt_reps: int = 1  # copies of the caption, joined by ", " (as stage 2's prompt_reps)
     keep_checkpoints: bool = False
+    # A fine-tune takes seconds to minutes: no checkpoints (a real-size one holds the whole UNet and
+    # would cost more than the training) unless run.checkpoint_every asks for them.
     run: RunConfig = RunConfig(max_steps=40, batch_size=3, lr_schedule="constant",  # noqa: RUF009 (frozen)
-                               weight_decay=0.01, checkpoint_every=40, log_with="none")
+                               weight_decay=0.01, checkpoint_every=0, log_with="none")
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

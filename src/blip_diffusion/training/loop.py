@@ -99,7 +99,7 @@ def train(make_task: TaskFactory, run: RunConfig, out: Path, config: dict[str, A
         bar.set_postfix(loss=f"{logs['loss']:.4f}", it_s=f"{logs['samples_per_s'] / samples:.2f}")
         if (step + 1) % run.log_every == 0 or step + 1 == run.max_steps:
             accelerator.log(logs, step=step + 1)
-        if (step + 1) % run.checkpoint_every == 0 or step + 1 == run.max_steps:
+        if run.checkpoint_every and ((step + 1) % run.checkpoint_every == 0 or step + 1 == run.max_steps):
             checkpoint.save(accelerator, out, step + 1, config, run.checkpoints_kept)
     bar.close()
     return _finish(accelerator, task, ema, trained, export_dir)
