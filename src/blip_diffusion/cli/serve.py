@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     limits = Limits(**{item.name: getattr(args, item.name) for item in fields(Limits)})
     pipe = load_pipeline(args)
     control_pipe = load_control_pipeline(args, pipe)
+    for each in (pipe, control_pipe):  # requests often repeat a subject or a prompt
+        if each is not None:
+            each.enable_embedding_cache()
     if control_pipe is None:
         print("no ControlNet: the structure control and style transfer tabs are off (see --controlnet)")
     with tempfile.TemporaryDirectory(prefix="blip-diffusion-serve-") as tmp:

@@ -145,8 +145,7 @@ def splice_subjects(
         for position, embeds in inserts:
             pieces += [tokens[row, start:position], embeds.to(tokens.dtype)]
             start = position
-            if position <= eos_index[row]:
-                shifted_eos[row] += embeds.shape[0]
+            shifted_eos[row] += (eos_index[row] >= position).long() * embeds.shape[0]  # no branch on a tensor
         pieces.append(tokens[row, start:])
         rows.append(torch.cat(pieces, dim=0))
     return torch.stack(rows), shifted_eos

@@ -158,8 +158,12 @@ class QFormer(nn.Module):
 
     @staticmethod
     def _self_attention_mask(batch, num_queries, input_ids, attention_mask, causal_text, hidden):  # noqa: ANN001, ANN205
-        """Additive mask (B, 1, L, L) or None when every position may see every other."""
+        """Additive mask (B, 1, L, L), or None when every position may see every other: no padding mask
+        (callers pass None for one without padding) and no causal text. Decided without reading
+        tensor values, so a compiled graph has no break here."""
         num_text = 0 if input_ids is None else input_ids.shape[1]
+        if attention_mask is None and not (causal_text and num_text):
+            return None
         length = num_queries + num_text
         keep = torch.ones(batch, 1, length, length, dtype=torch.bool, device=hidden.device)
         if attention_mask is not None:
@@ -168,6 +172,4 @@ class QFormer(nn.Module):
             keep[:, :, :num_queries, num_queries:] = False  # queries never see the text
             causal = torch.ones(num_text, num_text, dtype=torch.bool, device=hidden.device).tril()
             keep[:, :, num_queries:, num_queries:] &= causal
-        if keep.all():
-            return None
         return additive_mask(keep, hidden.dtype)

@@ -31,7 +31,8 @@ class SubjectEncoder(QFormer):
     def device(self) -> torch.device:
         return self.query_tokens.device
 
-    def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor,
+                attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """pixel_values (B, 3, 224, 224), class-word tokens (B, T) -> subject embeddings (B, Q, D)."""
         image_embeds = self.visual_encoder(pixel_values.to(self.dtype))
         hidden = self.run(image_embeds, input_ids, attention_mask)

@@ -6,7 +6,7 @@ import inspect
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import diffusers
@@ -24,6 +24,7 @@ from blip_diffusion.models.ctx_clip import ContextCLIPTextModel
 from blip_diffusion.models.subject_encoder import SubjectEncoder
 from blip_diffusion.pipelines import model_folder
 from blip_diffusion.pipelines.acceleration import compile_pipeline
+from blip_diffusion.pipelines.embedding_cache import EmbeddingCache, image_digest, tensor_digest
 from blip_diffusion.pipelines.image_processing import SubjectImageProcessor
 from blip_diffusion.pipelines.subjects import SubjectEmbedding, hash_file
 from blip_diffusion.utils.atomic import atomic_path
@@ -80,6 +81,7 @@ class BlipDiffusionPipeline(DiffusionPipeline):
         # The size the UNet was trained at (512 for SD1.5 / Salesforce/blipdiffusion): the default size.
         self.default_size = unet.config.sample_size * self.vae_scale_factor
         self.output_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
+        self.embedding_cache: EmbeddingCache | None = None
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
@@ -113,10 +115,14 @@ class BlipDiffusionPipeline(DiffusionPipeline):
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> None:
         """Write the official layout (safetensors) plus ``qformer_tokenizer/``; replaces the folder atomically."""
+        components = self.saved_components()
+        if any(getattr(m, "fused_projections", False) for m in components["unet"].modules()):
+            raise InputError("save the pipeline before pipe.compile(tuned=True): the UNet's fused attention "
+                             "projections are not part of the official layout")
         with atomic_path(save_directory) as tmp:
             tmp.mkdir(parents=True)
             index = {"_class_name": self._class_name, "_diffusers_version": diffusers.__version__}
-            for name, component in self.saved_components().items():
+            for name, component in components.items():
                 model_folder.save_component(component, tmp / name)
                 index[name] = [self._library_of(component), _official_class_name(component)]
             index.update(ctx_begin_pos=self.ctx_begin_pos, mean=self.image_processor.mean.tolist(),
@@ -134,10 +140,27 @@ class BlipDiffusionPipeline(DiffusionPipeline):
     def _library_of(component: object) -> str:
         return component.__class__.__module__.split(".")[0]
 
-    def compile(self, mode: str | None = None, backend: str = "inductor", vae: bool = True) -> BlipDiffusionPipeline:
-        """Compile the UNet and VAE decoder (see :func:`acceleration.compile_pipeline`); returns ``self``."""
-        compile_pipeline(self, mode=mode, backend=backend, vae=vae)
+    def compile(self, mode: str | None = None, backend: str = "inductor", vae: bool = True, encoders: bool = False,
+                tuned: bool = False) -> BlipDiffusionPipeline:
+        """Compile the UNet, VAE decoder and optionally the encoders (see
+        :func:`acceleration.compile_pipeline`); returns ``self``."""
+        compile_pipeline(self, mode=mode, backend=backend, vae=vae, encoders=encoders, tuned=tuned)
         return self
+
+    def enable_embedding_cache(self, max_entries: int = 64) -> BlipDiffusionPipeline:
+        """Reuse subject and prompt embeddings when a call repeats a subject or prompt; returns ``self``.
+
+        Entries are keyed by the inputs' content and hold embeddings of the current encoder weights:
+        after changing those weights yourself, call ``pipe.embedding_cache.clear()``.
+        """
+        self.embedding_cache = EmbeddingCache(max_entries)
+        return self
+
+    def disable_embedding_cache(self) -> None:
+        self.embedding_cache = None
+
+    def _cached(self, key: tuple, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        return compute() if self.embedding_cache is None else self.embedding_cache.get(key, compute)
 
     # ------------------------------------------------------------------ subject embeddings
     @property
@@ -162,9 +185,15 @@ class BlipDiffusionPipeline(DiffusionPipeline):
         pil_images = [load_image(i) if isinstance(i, (str, os.PathLike)) else i for i in items]
         hashes = [hash_file(i) for i in items if isinstance(i, (str, os.PathLike))]
         device = self._execution_device
-        pixels = self.image_processor.preprocess(pil_images, background).to(device)
-        text = self.qformer_tokenizer([category.strip()] * len(items), return_tensors="pt", padding=True).to(device)
-        per_image = self.qformer(pixels, text.input_ids, text.attention_mask)  # (N, Q, D)
+
+        def per_image_embeds() -> torch.Tensor:  # (N, Q, D)
+            pixels = self.image_processor.preprocess(pil_images, background).to(device)
+            text = self.qformer_tokenizer([category.strip()] * len(items), return_tensors="pt", padding=True)
+            mask = None if text.attention_mask.all() else text.attention_mask.to(device)  # one word: no padding
+            return self.qformer(pixels, text.input_ids.to(device), mask)
+
+        key = ("subject", category.strip(), background, *map(image_digest, items)) if self.embedding_cache else ()
+        per_image = self._cached(key, per_image_embeds)
         weight = torch.ones(len(items)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
         if weight.shape != (len(items),) or (weight < 0).any() or weight.sum() <= 0:
             raise InputError(f"weights must be {len(items)} non-negative numbers, not all zero; got {weights}")
@@ -219,13 +248,22 @@ class BlipDiffusionPipeline(DiffusionPipeline):
     def encode_prompt(self, prompts: list[str], subject_embeds: torch.Tensor) -> torch.Tensor:
         """Built prompts (B) with subject embeddings (B, Q, D) spliced at ctx_begin_pos -> (B, 77, D)."""
         max_length = self.text_encoder.config.max_position_embeddings - subject_embeds.shape[1]
-        input_ids = self._tokenize(prompts, max_length)
-        return self.text_encoder(input_ids, subject_embeds, self.ctx_begin_pos).last_hidden_state
+
+        def states() -> torch.Tensor:
+            input_ids = self._tokenize(prompts, max_length)
+            return self.text_encoder(input_ids, subject_embeds, self.ctx_begin_pos).last_hidden_state
+
+        key = ("prompt", tensor_digest(subject_embeds), *prompts) if self.embedding_cache else ()
+        return self._cached(key, states)
 
     def encode_negative_prompt(self, negative_prompts: list[str]) -> torch.Tensor:
         """Negative prompts without subject -> (B, 77, D); long ones are truncated."""
-        input_ids = self._tokenize(negative_prompts, self.text_encoder.config.max_position_embeddings)
-        return self.text_encoder(input_ids).last_hidden_state
+
+        def states() -> torch.Tensor:
+            input_ids = self._tokenize(negative_prompts, self.text_encoder.config.max_position_embeddings)
+            return self.text_encoder(input_ids).last_hidden_state
+
+        return self._cached(("negative", *negative_prompts), states)
 
     # ------------------------------------------------------------------ sampling
     def check_inputs(
