@@ -1,6 +1,7 @@
 """Generation speed and memory: our pipeline next to the original, on identical weights, in one run.
 
     python benchmarks/bench_generate.py                 # CPU, the small fixture model
+    python benchmarks/bench_generate.py --toy --batch 4  # CPU, the bundled toy model
     python benchmarks/bench_generate.py --sd15 --compile # GPU, random weights at the real SD1.5 / BLIP-2 size
 
 Prints a table (seconds per image, UNet iterations/s, peak memory, ratio against the reference)
@@ -26,11 +27,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 FIXTURE_MODEL = ROOT / "tests" / "fixtures" / "models" / "blipdiffusion-small"
 QFORMER_TOKENIZER = ROOT / "tests" / "fixtures" / "models" / "qformer_tokenizer"
+STAND_IN_VOCAB = 81  # the stand-in Q-Former tokenizer, [DEC] included
+TOY_MODEL = ROOT / "assets" / "models" / "toy" / "blip-diffusion"
 SUBJECT = ROOT / "assets" / "dreambench" / "dog" / "00.jpg"
 
 
-def build_sd15(device: torch.device):
-    """Our pipeline with random weights in the real architecture (float32; cast afterwards)."""
+def build_sd15(device: torch.device, qformer_vocab: int = 30523):
+    """Our pipeline with random weights in the real architecture (float32; cast afterwards).
+
+    The Q-Former's tokenizer is a small stand-in; a folder written with ``save_pretrained`` loads only
+    when the vocabulary matches it (``qformer_vocab=STAND_IN_VOCAB``), which changes nothing but the
+    size of one embedding table.
+    """
     from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
     from transformers import BertTokenizer, Blip2Config, CLIPTextConfig, CLIPTokenizer
 
@@ -43,7 +51,7 @@ def build_sd15(device: torch.device):
         vision_config={"hidden_size": 1024, "num_hidden_layers": 23, "num_attention_heads": 16,
                        "intermediate_size": 4096, "hidden_act": "quick_gelu", "image_size": 224, "patch_size": 14,
                        "layer_norm_eps": 1e-5},
-        qformer_config={"cross_attention_frequency": 1, "encoder_hidden_size": 1024, "vocab_size": 30523},
+        qformer_config={"cross_attention_frequency": 1, "encoder_hidden_size": 1024, "vocab_size": qformer_vocab},
         num_query_tokens=16,
     )
     text = CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
@@ -103,31 +111,30 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sd15", action="store_true", help="real-size architecture, random weights (needs a GPU)")
-    parser.add_argument("--compile", action="store_true", help="also time our pipeline with a compiled UNet")
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument("--sd15", action="store_true", help="real-size architecture, random weights (needs a GPU)")
+    model.add_argument("--toy", action="store_true", help="the bundled toy model at its own size (no reference)")
+    parser.add_argument("--compile", action="store_true", help="also time pipe.compile(vae=False): the UNet compiled")
     parser.add_argument("--compile-vae", action="store_true", help="with --compile, also compile the VAE decoder")
+    parser.add_argument("--tuned", action="store_true",
+                        help="also time pipe.compile(tuned=True, encoders=True), then with cached embeddings")
+    parser.add_argument("--memory", action="store_true",
+                        help="ours alone: peak memory plain, with model CPU offload, and with VAE slicing and tiling")
     parser.add_argument("--profile", default=None, help="write a torch.profiler table of one call of the last variant")
     parser.add_argument("--no-reference", action="store_true", help="skip the original pipeline")
-    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default 50, CPU 10)")
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default 50, fixture model 10)")
     parser.add_argument("--batch", type=int, default=1, help="images per call")
     parser.add_argument("--runs", type=int, default=3, help="timed calls per variant")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
 
-    from blip_diffusion import BlipDiffusionPipeline
-
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if args.sd15:
-        if device.type != "cuda":
-            sys.exit("--sd15 needs a CUDA GPU")
-        pipe, size, steps, dtype = build_sd15(device), 512, args.steps or 50, torch.float16
-    else:
-        pipe = BlipDiffusionPipeline.from_pretrained(FIXTURE_MODEL, qformer_tokenizer=QFORMER_TOKENIZER).to(device)
-        size, steps, dtype = 64, args.steps or 10, torch.float32
+    pipe, size, steps = load_pipeline(args, device)
     pipe.set_progress_bar_config(disable=True)
     image = Image.open(SUBJECT)
-    latent_shape = (args.batch, 4, size // pipe.vae_scale_factor, size // pipe.vae_scale_factor)
-    latents = torch.randn(latent_shape, generator=torch.Generator().manual_seed(0))
+    factor = pipe.vae_scale_factor
+    latents = torch.randn((args.batch, pipe.unet.config.in_channels, size // factor, size // factor),
+                          generator=torch.Generator().manual_seed(0))
     prompts = ["swimming underwater"] * args.batch
     common = {"guidance_scale": 7.5, "num_inference_steps": steps, "height": size, "width": size}
 
@@ -136,33 +143,30 @@ def main() -> None:
 
     results: dict = {"device": torch.cuda.get_device_name() if device.type == "cuda" else platform.machine(),
                      "torch": torch.__version__, "size": size, "steps": steps, "batch": args.batch, "variants": {}}
+    float32_images = None
     if args.sd15:
-        reference_image = ours()  # float32
-        pipe.to(dtype=dtype)
-        results["float16_vs_float32"] = {"max_abs": float(np.abs(ours() - reference_image).max()),
-                                         "psnr_db": psnr(ours(), reference_image)}
-    variants = {"ours": ours}
-    if not args.no_reference:
-        from benchmarks.reference_pipeline import build_reference
-
-        reference = build_reference(pipe, str(QFORMER_TOKENIZER))
-        reference.set_progress_bar_config(disable=True)
-
-        def original():
-            # The original takes one reference image per call and no batch of subjects: loop over the batch.
-            return [reference(prompts[:1], image, ["dog"], ["dog"], latents=latents[i : i + 1], output_type="np",
-                              neg_prompt="", **common).images for i in range(args.batch)]
-
-        variants = {"reference": original, **variants}
-    for name, call in variants.items():
-        seconds, peak = time_calls(call, device, args.runs)
-        results["variants"][name] = {"s_per_image": min(seconds) / args.batch, "all_s": seconds, "peak_GiB": peak}
-    if args.compile:
-        pipe.unet = torch.compile(pipe.unet, mode="reduce-overhead" if device.type == "cuda" else "default")
-        compile_and_time(ours, device, args, results, "ours_compiled")
-        if args.compile_vae:
-            pipe.vae.decoder = torch.compile(pipe.vae.decoder)
-            compile_and_time(ours, device, args, results, "ours_compiled_vae")
+        float32_images = ours()
+        pipe.to(dtype=torch.float16)
+    bench = Bench(device, args.runs, args.batch, results, float32_images)
+    if args.memory:
+        memory_variants(pipe, ours, bench)
+    else:
+        if not args.no_reference and not args.toy:
+            bench.time("reference", reference_call(pipe, prompts, image, latents, common, args.batch))
+        bench.time("ours", ours)
+        if args.sd15:
+            results["subject_encoding_ms"] = {"eager": subject_encoding_ms(pipe, image, device)}
+        if args.compile:
+            pipe.compile(vae=args.compile_vae)
+            bench.time("ours_compiled_vae" if args.compile_vae else "ours_compiled", ours, first_call=True)
+        if args.tuned:
+            torch._dynamo.reset()  # compile anew, with the tuned settings
+            pipe.compile(tuned=True, encoders=True)
+            bench.time("ours_tuned", ours, first_call=True)
+            if args.sd15:
+                results["subject_encoding_ms"]["compiled"] = subject_encoding_ms(pipe, image, device)
+            pipe.enable_embedding_cache()
+            bench.time("ours_tuned_cached", ours)
     if args.profile:
         write_profile(ours, device, args.profile)
     report(results, steps)
@@ -170,13 +174,81 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
 
-def compile_and_time(call, device: torch.device, args: argparse.Namespace, results: dict, name: str) -> None:
-    start = time.perf_counter()
-    call()
-    sync(device)
-    results.setdefault("compile_s", {})[name] = time.perf_counter() - start
-    seconds, peak = time_calls(call, device, args.runs)
-    results["variants"][name] = {"s_per_image": min(seconds) / args.batch, "all_s": seconds, "peak_GiB": peak}
+def load_pipeline(args: argparse.Namespace, device: torch.device):
+    """(pipeline, image size, steps): real size in float32 (cast after the float32 images), toy, or fixture."""
+    from blip_diffusion import BlipDiffusionPipeline
+
+    if args.sd15:
+        if device.type != "cuda":
+            sys.exit("--sd15 needs a CUDA GPU")
+        return build_sd15(device), 512, args.steps or 50
+    if args.toy:
+        pipe = BlipDiffusionPipeline.from_pretrained(TOY_MODEL).to(device)
+        return pipe, pipe.default_size, args.steps or 50
+    pipe = BlipDiffusionPipeline.from_pretrained(FIXTURE_MODEL, qformer_tokenizer=QFORMER_TOKENIZER).to(device)
+    return pipe, 64, args.steps or 10
+
+
+def reference_call(pipe, prompts: list[str], image, latents: torch.Tensor, common: dict, batch: int):
+    """The original pipeline on ``pipe``'s weights; it takes one subject image per call, so it loops."""
+    from benchmarks.reference_pipeline import build_reference
+
+    reference = build_reference(pipe, str(QFORMER_TOKENIZER))
+    reference.set_progress_bar_config(disable=True)
+    return lambda: np.concatenate([
+        reference(prompts[:1], image, ["dog"], ["dog"], latents=latents[i : i + 1], output_type="np", neg_prompt="",
+                  **common).images for i in range(batch)])
+
+
+class Bench:
+    """Times variants into ``results``: seconds per image, peak memory, first-call time, distance to float32."""
+
+    def __init__(self, device: torch.device, runs: int, batch: int, results: dict, float32_images=None):
+        self.device, self.runs, self.batch, self.results = device, runs, batch, results
+        self.float32_images = float32_images
+
+    def time(self, name: str, call, first_call: bool = False) -> None:
+        if first_call:  # compilation happens here
+            start = time.perf_counter()
+            call()
+            sync(self.device)
+            self.results.setdefault("compile_s", {})[name] = time.perf_counter() - start
+        seconds, peak = time_calls(call, self.device, self.runs)
+        row = {"s_per_image": min(seconds) / self.batch, "all_s": seconds, "peak_GiB": peak}
+        if self.float32_images is not None:
+            images = np.asarray(call())
+            row["vs_float32"] = {"max_abs": float(np.abs(images - self.float32_images).max()),
+                                 "psnr_db": psnr(images, self.float32_images)}
+        self.results["variants"][name] = row
+        print(f"{name}: {row}", flush=True)
+
+
+def subject_encoding_ms(pipe, image, device: torch.device, runs: int = 20) -> dict:
+    """Median milliseconds per subject encoding: the whole call (preprocessing included) and the network alone."""
+    pixels = pipe.image_processor.preprocess([image]).to(device, pipe.text_encoder.dtype)
+    text = pipe.qformer_tokenizer(["dog"], return_tensors="pt").to(device)
+    calls = {"encode_subject": lambda: pipe.encode_subject(image, "dog"),
+             "qformer_forward": lambda: pipe.qformer(pixels, text.input_ids, text.attention_mask)}
+    out = {}
+    with torch.no_grad():
+        for name, call in calls.items():
+            for _ in range(2):
+                call()
+            seconds, _ = time_calls(call, device, runs)
+            out[name] = 1000 * float(np.median(seconds))
+    return out
+
+
+def memory_variants(pipe, ours, bench: Bench) -> None:
+    """Ours alone: as is, with model CPU offload, then also with VAE slicing and tiling."""
+    bench.time("ours", ours)
+    if bench.device.type != "cuda":
+        return
+    pipe.enable_model_cpu_offload()
+    bench.time("ours_offload", ours)
+    pipe.vae.enable_slicing()
+    pipe.vae.enable_tiling()
+    bench.time("ours_offload_vae_tiling", ours)
 
 
 def write_profile(call, device: torch.device, path: str) -> None:
@@ -200,8 +272,11 @@ def report(results: dict, steps: int) -> None:
         ratio = f"{base / row['s_per_image']:.2f}x" if base else "-"
         it_s = steps / (row["s_per_image"] * results["batch"])
         print(f"{name:<16}{row['s_per_image']:>10.4f}{it_s:>10.1f}{row['peak_GiB']:>10.2f}{ratio:>10}")
-    if "float16_vs_float32" in results:
-        print("float16 vs float32:", results["float16_vs_float32"])
+    for name, row in results["variants"].items():
+        if "vs_float32" in row:
+            print(f"{name} vs float32: max abs {row['vs_float32']['max_abs']:.4f}, PSNR {row['vs_float32']['psnr_db']:.1f} dB")
+    for name, ms in results.get("subject_encoding_ms", {}).items():
+        print(f"subject encoding, {name}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in ms.items()))
     for name, seconds in results.get("compile_s", {}).items():
         print(f"first call of {name} (compilation included): {seconds:.1f} s")
 

@@ -120,8 +120,9 @@ def finetune_tasks(model: str, device: torch.device, prepare=None, parts=None):
     yield "fine-tune (LoRA r4, batch 3)", config.run.batch_size, task
 
 
-def sd15_tasks(device: torch.device):
+def sd15_tasks(device: torch.device, gradient_checkpointing: bool):
     """Stage 2 and fine-tuning with the real architecture and random weights."""
+    from blip_diffusion.training.config import RunConfig
     from blip_diffusion.training.data import ToySubjects
     from blip_diffusion.training.diffusion import training_scheduler
     from blip_diffusion.training.stage2 import Stage2Config, Stage2Task, SubjectData
@@ -130,7 +131,7 @@ def sd15_tasks(device: torch.device):
     parts = {name: getattr(pipe, name) for name in ("tokenizer", "text_encoder", "unet", "vae", "qformer",
                                                      "qformer_tokenizer", "image_processor")}
     parts["noise"] = training_scheduler()
-    config = Stage2Config(data=SubjectData(resolution=512))
+    config = Stage2Config(data=SubjectData(resolution=512), run=RunConfig(gradient_checkpointing=gradient_checkpointing))
     yield "stage 2 (SD1.5 size, batch 4)", 4, lambda: Stage2Task(config, parts, ToySubjects(0, 512), device,
                                                                    torch.float32)
 
@@ -149,17 +150,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 5 CPU, 20 GPU)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
+    parser.add_argument("--gradient-checkpointing", action="store_true", help="--sd15: stage 2 with gradient checkpointing")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", default=None, help="write the numbers to this file")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.sd15 and device.type != "cuda":
+        sys.exit("--sd15 needs a CUDA GPU")
     steps = args.steps or (20 if device.type == "cuda" else 5)
     autocast = {"no": None, "fp16": torch.float16, "bf16": torch.bfloat16}[args.mixed_precision]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        tasks = sd15_tasks(device) if args.sd15 else toy_tasks(Path(tmp), device)
+        tasks = sd15_tasks(device, args.gradient_checkpointing) if args.sd15 else toy_tasks(Path(tmp), device)
         for name, batch, make in tasks:
             torch.manual_seed(0)
             rate, memory = time_task(make(), batch, steps, args.warmup, device, autocast)
@@ -168,9 +172,11 @@ def main() -> None:
             print(f"{name:34s} batch {batch:3d}  {rate:7.3f} steps/s  {rate * batch:8.1f} samples/s  "
                   f"peak {memory:6.2f} GiB", flush=True)
     where = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads"
-    print(f"device: {where}; torch {torch.__version__}; mixed precision {args.mixed_precision}")
+    print(f"device: {where}; torch {torch.__version__}; mixed precision {args.mixed_precision}; "
+          f"gradient checkpointing {args.gradient_checkpointing}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"device": where, "rows": rows}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"device": where, "torch": torch.__version__, "mixed_precision": args.mixed_precision,
+                                                "gradient_checkpointing": args.gradient_checkpointing, "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Every GPU measurement of docs/performance.md in one go, for a GPU session of a few minutes.
+#
+#   benchmarks/gpu_session.sh OUT_DIR [SECONDS]
+#
+# Runs each part in its own process, within what is left of SECONDS (default 550): memory and
+# offloading; the batch-1 comparison with the reference (eager, compiled and tuned, cached
+# embeddings); training and fine-tuning speed; batch-8 throughput; and a second process that
+# compiles again from the warm on-disk cache. Logs and JSON land in OUT_DIR; a step
+# that fails or runs out of time leaves its log and the steps after it still run.
+set -u
+out=${1:?usage: benchmarks/gpu_session.sh OUT_DIR [SECONDS]}
+deadline=$(( $(date +%s) + ${2:-550} ))
+mkdir -p "$out"
+root=$(cd "$(dirname "$0")/.." && pwd)
+export PYTHONPATH="$root/src:$root${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-/tmp/blip-diffusion-inductor}
+python=${PYTHON:-python3}
+
+step() {  # step NAME MAX_SECONDS ARGS...: one benchmark process, its log in OUT_DIR/NAME.log
+    local name=$1 limit=$2 left=$(( deadline - $(date +%s) ))
+    shift 2
+    (( left < limit )) && limit=$left
+    if (( limit < 20 )); then echo "== $name: skipped, no time left"; return 1; fi
+    echo "== $name (at most ${limit} s): $*"
+    local start=$(date +%s)
+    timeout "$limit" "$python" "$@" > "$out/$name.log" 2>&1
+    local rc=$?
+    echo "   rc $rc after $(( $(date +%s) - start )) s"
+    grep -v "Warning\|warn\|deprecated\|^ *$" "$out/$name.log" | tail -n 14
+    return $rc
+}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+"$python" -c "import torch, diffusers, transformers; print('torch', torch.__version__, 'diffusers', diffusers.__version__, 'transformers', transformers.__version__)"
+cd "$root"
+step memory 70 benchmarks/bench_generate.py --sd15 --memory --runs 2 --json "$out/memory.json"
+step batch1 300 benchmarks/bench_generate.py --sd15 --tuned --profile "$out/profile_tuned.txt" --json "$out/batch1.json" \
+    || step batch1_plain 150 benchmarks/bench_generate.py --sd15 --compile --no-reference --json "$out/batch1_plain.json"
+step train 90 benchmarks/bench_train.py --sd15 --mixed-precision bf16 --gradient-checkpointing --steps 10 --json "$out/train.json"
+step finetune 110 benchmarks/bench_finetune.py --sd15 --json "$out/finetune.json"
+step batch8 50 benchmarks/bench_generate.py --sd15 --batch 8 --no-reference --runs 2 --json "$out/batch8.json"
+step warm_start 90 benchmarks/bench_generate.py --sd15 --tuned --no-reference --runs 1 --json "$out/warm_start.json"
+exit 0
