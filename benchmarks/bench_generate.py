@@ -123,6 +123,8 @@ def main() -> None:
     parser.add_argument("--profile", default=None, help="write a torch.profiler table of one call of the last variant")
     parser.add_argument("--no-reference", action="store_true", help="skip the original pipeline")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default 50, fixture model 10)")
+    parser.add_argument("--scheduler", default="pndm",
+                        help="our pipeline's sampler: pndm (the original's), ddim, dpm, euler, euler_a")
     parser.add_argument("--batch", type=int, default=1, help="images per call")
     parser.add_argument("--runs", type=int, default=3, help="timed calls per variant")
     parser.add_argument("--json", default=None, help="write the results here")
@@ -131,6 +133,10 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     pipe, size, steps = load_pipeline(args, device)
     pipe.set_progress_bar_config(disable=True)
+    if args.scheduler != "pndm":  # ours only: the reference keeps PNDM (built from the same config)
+        from blip_diffusion.pipelines.schedulers import make_scheduler
+
+        pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
     image = Image.open(SUBJECT)
     factor = pipe.vae_scale_factor
     latents = torch.randn((args.batch, pipe.unet.config.in_channels, size // factor, size // factor),
@@ -142,7 +148,8 @@ def main() -> None:
         return pipe(prompts, image, "dog", latents=latents, output_type=output_type, **common).images
 
     results: dict = {"device": torch.cuda.get_device_name() if device.type == "cuda" else platform.machine(),
-                     "torch": torch.__version__, "size": size, "steps": steps, "batch": args.batch, "variants": {}}
+                     "torch": torch.__version__, "size": size, "steps": steps, "scheduler": args.scheduler,
+                     "batch": args.batch, "variants": {}}
     float32_images = None
     if args.sd15:
         float32_images = ours()

@@ -6,7 +6,8 @@
 
 ``attributes``: per row, the share of context-prompt pictures in which the oracle reads each identity
 attribute of the subject right. ``paired``: per run, the mean and standard error of its per-picture
-differences against the baseline run (same subject, prompt and sample, hence the same seed).
+differences against the baseline run (same subject, prompt and sample, hence the same seed), and
+the mean PSNR of its pictures against the baseline's (how far a faster sampler moves the pictures).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from blip_diffusion.toyworld.oracle import load_oracle, read
@@ -57,16 +59,23 @@ def model_images(run: Path) -> dict[tuple, dict]:
     return {(i["subject"], i["prompt"], i["sample"]): i for i in images[row]}
 
 
+def psnr(a: Path, b: Path) -> float:
+    x, y = (np.asarray(Image.open(p).convert("RGB"), dtype=np.float64) / 255 for p in (a, b))
+    mse = float(np.mean((x - y) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+
+
 def paired(baseline: Path, runs: list[Path]) -> None:
     base = model_images(baseline)
-    print("| run | " + " | ".join(METRICS) + " |")
+    print("| run | " + " | ".join(METRICS) + " | PSNR vs baseline (dB) |")
     for run in runs:
         items = model_images(run)
         cells = []
         for metric in METRICS:
             mean, error = mean_and_error([item[metric] - base[key][metric] for key, item in items.items()])
             cells.append(f"{mean:+.3f} ± {error:.3f}")
-        print(f"| {run.name} | " + " | ".join(cells) + " |")
+        mean, error = mean_and_error([psnr(run / item["path"], baseline / base[key]["path"]) for key, item in items.items()])
+        print(f"| {run.name} | " + " | ".join(cells) + f" | {mean:.1f} ± {error:.1f} |")
 
 
 def main(argv: list[str]) -> int:
