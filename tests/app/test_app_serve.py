@@ -40,6 +40,7 @@ def test_serve_binds_to_localhost_and_serves_the_bundled_toy_model_with_its_cont
     assert ctx.limits == Limits(max_steps=8, max_upload_mb=2.5) and ctx.examples_dir == serve.EXAMPLES_DIR
     assert ctx.model == str(serve.BUNDLED_MODEL) and ctx.qformer_tokenizer is None  # the toy model's own
     assert ctx.control_pipe.unet is ctx.pipe.unet  # its ControlNet on the shared components
+    assert ctx.pipe.embedding_cache is not None and ctx.control_pipe.embedding_cache is not None
     assert ctx.subjects_dir == ctx.out_dir / "subjects"
     assert "serving http://127.0.0.1:7860/ (API: http://127.0.0.1:7860/?view=api)" in capsys.readouterr().out
 
