@@ -4,8 +4,8 @@
 #   benchmarks/gpu_session.sh OUT_DIR [SECONDS]
 #
 # Runs each part in its own process, within what is left of SECONDS (default 550): memory and
-# offloading; the batch-1 comparison with the reference (eager, compiled and tuned, cached
-# embeddings); training and fine-tuning speed; batch-8 throughput; and a second process that
+# offloading at batch 1; the batch-1 comparison with the reference (eager, compiled and tuned, cached
+# embeddings); training and fine-tuning speed; batch-8 throughput and memory; and a second process that
 # compiles again from the warm on-disk cache and times 20 DPM-Solver++ steps (approximate mode). Logs and JSON land in OUT_DIR; a step
 # that fails or runs out of time leaves its log and the steps after it still run.
 set -u
@@ -39,7 +39,7 @@ step batch1 300 benchmarks/bench_generate.py --sd15 --tuned --profile "$out/prof
     || step batch1_plain 150 benchmarks/bench_generate.py --sd15 --compile --no-reference --json "$out/batch1_plain.json"
 step train 90 benchmarks/bench_train.py --sd15 --mixed-precision bf16 --gradient-checkpointing --steps 10 --json "$out/train.json"
 step finetune 150 benchmarks/bench_finetune.py --sd15 --json "$out/finetune.json"
-step batch8 60 benchmarks/bench_generate.py --sd15 --batch 8 --no-reference --runs 1 --json "$out/batch8.json"
+step batch8 80 benchmarks/bench_generate.py --sd15 --batch 8 --memory --runs 1 --json "$out/batch8.json"
 # A second process: the tuned compile from the warm on-disk cache, and approximate mode (20 DPM-Solver++ steps).
 step warm_start_dpm20 100 benchmarks/bench_generate.py --sd15 --tuned --no-reference --steps 20 --scheduler dpm \
     --json "$out/warm_start_dpm20.json"
