@@ -77,3 +77,15 @@ def test_weights_apply_to_cached_reference_embeddings(pipe, dog_image):
     finally:
         pipe.disable_embedding_cache()
     assert torch.equal(cached, plain)
+
+
+def test_entries_belong_to_a_dtype(pipe, dog_image):
+    pipe.enable_embedding_cache()
+    try:
+        _images(pipe, "on the beach", dog_image)
+        pipe.to(dtype=torch.float64)
+        doubled = pipe.encode_negative_prompt([""])
+        assert doubled.dtype == torch.float64 and pipe.embedding_cache.misses == 4
+    finally:
+        pipe.to(dtype=torch.float32)
+        pipe.disable_embedding_cache()

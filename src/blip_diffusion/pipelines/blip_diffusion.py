@@ -160,7 +160,10 @@ class BlipDiffusionPipeline(DiffusionPipeline):
         self.embedding_cache = None
 
     def _cached(self, key: tuple, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
-        return compute() if self.embedding_cache is None else self.embedding_cache.get(key, compute)
+        """``compute()``, or its stored result for ``key`` (and the current device and dtype)."""
+        if self.embedding_cache is None:
+            return compute()
+        return self.embedding_cache.get((*key, str(self._execution_device), self.text_encoder.dtype), compute)
 
     # ------------------------------------------------------------------ subject embeddings
     @property
@@ -192,7 +195,7 @@ class BlipDiffusionPipeline(DiffusionPipeline):
             mask = None if text.attention_mask.all() else text.attention_mask.to(device)  # one word: no padding
             return self.qformer(pixels, text.input_ids.to(device), mask)
 
-        key = ("subject", category.strip(), background, *map(image_digest, items)) if self.embedding_cache else ()
+        key = ("subject", category.strip(), background, *map(image_digest, items)) if self.embedding_cache is not None else ()
         per_image = self._cached(key, per_image_embeds)
         weight = torch.ones(len(items)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
         if weight.shape != (len(items),) or (weight < 0).any() or weight.sum() <= 0:
@@ -253,7 +256,7 @@ class BlipDiffusionPipeline(DiffusionPipeline):
             input_ids = self._tokenize(prompts, max_length)
             return self.text_encoder(input_ids, subject_embeds, self.ctx_begin_pos).last_hidden_state
 
-        key = ("prompt", tensor_digest(subject_embeds), *prompts) if self.embedding_cache else ()
+        key = ("prompt", tensor_digest(subject_embeds), *prompts) if self.embedding_cache is not None else ()
         return self._cached(key, states)
 
     def encode_negative_prompt(self, negative_prompts: list[str]) -> torch.Tensor:
