@@ -1,5 +1,7 @@
 """Compiled pipelines give the eager pipeline's images."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -70,3 +72,23 @@ def test_encoders_trace_as_one_graph_each(dog_image):
         ids = pipe._tokenize(["a dog on the beach"], config.max_position_embeddings - queries)
         text_encoder = torch._dynamo.explain(pipe.text_encoder)(ids, torch.zeros(1, queries, config.hidden_size), 2)
         assert (text_encoder.graph_count, text_encoder.graph_break_count) == (1, 0)
+
+
+TOY_MODEL = Path(__file__).resolve().parents[2] / "assets" / "models" / "toy" / "blip-diffusion"
+TOY_SUBJECT = TOY_MODEL.parents[2] / "subjects" / "striped-ball"
+
+
+def test_tuned_compile_keeps_a_loaded_lora_and_refuses_a_later_one():
+    def generate(pipe, subject):
+        return pipe("on the beach", subject, generator=torch.Generator().manual_seed(0), **ARGS).images
+
+    pipe = BlipDiffusionPipeline.from_pretrained(TOY_MODEL)
+    pipe.set_progress_bar_config(disable=True)
+    subject = pipe.load_subject(TOY_SUBJECT)
+    eager = generate(pipe, subject)
+    pipe.compile(backend="eager", tuned=True)
+    assert not any(getattr(m, "fused_projections", False) for m in pipe.unet.modules())
+    assert np.abs(generate(pipe, subject) - eager).max() < 1e-4  # channels-last rounding; without the LoRA: 0.57
+    fused = BlipDiffusionPipeline.from_pretrained(TOY_MODEL).compile(backend="eager", tuned=True)
+    with pytest.raises(InputError, match="before pipe.compile"):
+        fused.load_subject(TOY_SUBJECT)

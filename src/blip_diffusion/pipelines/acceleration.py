@@ -22,7 +22,8 @@ def compile_pipeline(  # any pipeline with unet, vae, text_encoder and qformer
 
     ``mode`` defaults to "reduce-overhead" on CUDA (CUDA graphs: one launch per UNet call) and to
     torch's default elsewhere. ``tuned`` first fuses the attention projections (one matrix product for
-    query, key and value), stores the UNet and VAE in channels-last layout and, with inductor, sets
+    query, key and value; not when the UNet holds LoRA adapters, which the fused product would
+    ignore), stores the UNet and VAE in channels-last layout and, with inductor, sets
     :data:`TUNED_INDUCTOR_CONFIG` (process-wide). The first call pays the compilation; inductor keeps
     its compiled artefacts in its on-disk cache (``TORCHINDUCTOR_CACHE_DIR``), so later processes
     start warm.
@@ -30,7 +31,10 @@ def compile_pipeline(  # any pipeline with unet, vae, text_encoder and qformer
     if mode is None and backend == "inductor":
         mode = "reduce-overhead" if pipe.unet.device.type == "cuda" else None
     if tuned:
-        pipe.unet.fuse_qkv_projections()
+        if getattr(pipe.unet, "peft_config", None):  # a fused projection would drop the LoRA on to_q/to_k/to_v
+            logger.info("the UNet holds LoRA adapters: its attention projections stay unfused")
+        else:
+            pipe.unet.fuse_qkv_projections()
         pipe.unet.to(memory_format=torch.channels_last)
         pipe.vae.to(memory_format=torch.channels_last)
         if backend == "inductor":

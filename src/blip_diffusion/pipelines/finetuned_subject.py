@@ -47,6 +47,9 @@ def load_finetuned_subject(pipe, folder: str | os.PathLike) -> SubjectEmbedding:
     subject = SubjectEmbedding.load(folder / SUBJECT_FILE)
     subject.check_model(pipe.subject_probe, source=f"the subject in {folder}")
     unet = pipe.unet
+    if any(getattr(m, "fused_projections", False) for m in unet.modules()):
+        raise InputError(f"load {folder} before pipe.compile(tuned=True): the fused attention projections "
+                         f"would ignore its UNet weights")
     if ADAPTER_NAME in getattr(unet, "peft_config", {}):
         unet.delete_adapters(ADAPTER_NAME)
     if info.get("lora_rank", 0) > 0:
