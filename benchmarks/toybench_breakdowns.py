@@ -21,10 +21,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.bench_generate import psnr
+
 from blip_diffusion.toyworld.oracle import load_oracle, read
 from blip_diffusion.toyworld.scenes import CONTEXT_SCENES
 
-ORACLE = Path(__file__).resolve().parents[1] / "assets" / "toyworld" / "oracle.safetensors"
+ORACLE = ROOT / "assets" / "toyworld" / "oracle.safetensors"
 IDENTITY = ("class_name", "colour", "accent", "pattern", "finish")  # the order of a subject's name
 METRICS = ("subject_fidelity", "identity_cosine", "text_fidelity", "copy")
 
@@ -59,10 +63,8 @@ def model_images(run: Path) -> dict[tuple, dict]:
     return {(i["subject"], i["prompt"], i["sample"]): i for i in images[row]}
 
 
-def psnr(a: Path, b: Path) -> float:
-    x, y = (np.asarray(Image.open(p).convert("RGB"), dtype=np.float64) / 255 for p in (a, b))
-    mse = float(np.mean((x - y) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+def picture_psnr(a: Path, b: Path) -> float:
+    return psnr(*(np.asarray(Image.open(p).convert("RGB"), dtype=np.float64) / 255 for p in (a, b)))
 
 
 def paired(baseline: Path, runs: list[Path]) -> None:
@@ -74,7 +76,7 @@ def paired(baseline: Path, runs: list[Path]) -> None:
         for metric in METRICS:
             mean, error = mean_and_error([item[metric] - base[key][metric] for key, item in items.items()])
             cells.append(f"{mean:+.3f} ± {error:.3f}")
-        mean, error = mean_and_error([psnr(run / item["path"], baseline / base[key]["path"]) for key, item in items.items()])
+        mean, error = mean_and_error([picture_psnr(run / item["path"], baseline / base[key]["path"]) for key, item in items.items()])
         print(f"| {run.name} | " + " | ".join(cells) + f" | {mean:.1f} ± {error:.1f} |")
 
 

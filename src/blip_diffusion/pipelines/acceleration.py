@@ -51,3 +51,8 @@ def compile_pipeline(  # any pipeline with unet, vae, text_encoder and qformer
     if encoders:  # their shapes vary with the number of reference images and prompts: no CUDA graphs
         pipe.qformer.compile(backend=backend)
         pipe.text_encoder.compile(backend=backend)
+
+
+def has_fused_projections(unet: torch.nn.Module) -> bool:
+    """Whether ``compile(tuned=True)`` fused the UNet's attention projections."""
+    return any(getattr(module, "fused_projections", False) for module in unet.modules())

@@ -23,7 +23,7 @@ from blip_diffusion.errors import InputError
 from blip_diffusion.models.ctx_clip import ContextCLIPTextModel
 from blip_diffusion.models.subject_encoder import SubjectEncoder
 from blip_diffusion.pipelines import model_folder
-from blip_diffusion.pipelines.acceleration import compile_pipeline
+from blip_diffusion.pipelines.acceleration import compile_pipeline, has_fused_projections
 from blip_diffusion.pipelines.embedding_cache import EmbeddingCache, image_digest, tensor_digest
 from blip_diffusion.pipelines.image_processing import SubjectImageProcessor
 from blip_diffusion.pipelines.subjects import SubjectEmbedding, hash_file
@@ -116,7 +116,7 @@ class BlipDiffusionPipeline(DiffusionPipeline):
     def save_pretrained(self, save_directory: str | os.PathLike) -> None:
         """Write the official layout (safetensors) plus ``qformer_tokenizer/``; replaces the folder atomically."""
         components = self.saved_components()
-        if any(getattr(m, "fused_projections", False) for m in components["unet"].modules()):
+        if has_fused_projections(components["unet"]):
             raise InputError("save the pipeline before pipe.compile(tuned=True): the UNet's fused attention "
                              "projections are not part of the official layout")
         with atomic_path(save_directory) as tmp:
@@ -159,11 +159,12 @@ class BlipDiffusionPipeline(DiffusionPipeline):
     def disable_embedding_cache(self) -> None:
         self.embedding_cache = None
 
-    def _cached(self, key: tuple, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """``compute()``, or its stored result for ``key`` (and the current device and dtype)."""
+    def _cached(self, key: Callable[[], tuple], compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """``compute()``, or its stored result for ``key()`` (and the current device and dtype); the key
+        is built only with the cache on (digests read files and copy tensors to the host)."""
         if self.embedding_cache is None:
             return compute()
-        return self.embedding_cache.get((*key, str(self._execution_device), self.text_encoder.dtype), compute)
+        return self.embedding_cache.get((*key(), str(self._execution_device), self.text_encoder.dtype), compute)
 
     # ------------------------------------------------------------------ subject embeddings
     @property
@@ -186,7 +187,7 @@ class BlipDiffusionPipeline(DiffusionPipeline):
         if not items:
             raise InputError("no reference images given for the subject")
         pil_images = [load_image(i) if isinstance(i, (str, os.PathLike)) else i for i in items]
-        hashes = [hash_file(i) for i in items if isinstance(i, (str, os.PathLike))]
+        file_hashes = [hash_file(i) if isinstance(i, (str, os.PathLike)) else None for i in items]
         device = self._execution_device
 
         def per_image_embeds() -> torch.Tensor:  # (N, Q, D)
@@ -195,13 +196,17 @@ class BlipDiffusionPipeline(DiffusionPipeline):
             mask = None if text.attention_mask.all() else text.attention_mask.to(device)  # one word: no padding
             return self.qformer(pixels, text.input_ids.to(device), mask)
 
-        key = ("subject", category.strip(), background, *map(image_digest, items)) if self.embedding_cache is not None else ()
+        def key() -> tuple:
+            digests = (h or image_digest(i) for h, i in zip(file_hashes, pil_images))
+            return ("subject", category.strip(), background, *digests)
+
         per_image = self._cached(key, per_image_embeds)
         weight = torch.ones(len(items)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
         if weight.shape != (len(items),) or (weight < 0).any() or weight.sum() <= 0:
             raise InputError(f"weights must be {len(items)} non-negative numbers, not all zero; got {weights}")
         weight = (weight / weight.sum()).to(device=device, dtype=per_image.dtype)
         embeds = (per_image * weight[:, None, None]).sum(dim=0)
+        hashes = [h for h in file_hashes if h]
         return SubjectEmbedding(embeds, category.strip(), self.subject_probe, self.model_name, hashes)
 
     def prepare_subject_embeds(
@@ -256,8 +261,7 @@ class BlipDiffusionPipeline(DiffusionPipeline):
             input_ids = self._tokenize(prompts, max_length)
             return self.text_encoder(input_ids, subject_embeds, self.ctx_begin_pos).last_hidden_state
 
-        key = ("prompt", tensor_digest(subject_embeds), *prompts) if self.embedding_cache is not None else ()
-        return self._cached(key, states)
+        return self._cached(lambda: ("prompt", tensor_digest(subject_embeds), *prompts), states)
 
     def encode_negative_prompt(self, negative_prompts: list[str]) -> torch.Tensor:
         """Negative prompts without subject -> (B, 77, D); long ones are truncated."""
@@ -266,7 +270,7 @@ class BlipDiffusionPipeline(DiffusionPipeline):
             input_ids = self._tokenize(negative_prompts, self.text_encoder.config.max_position_embeddings)
             return self.text_encoder(input_ids).last_hidden_state
 
-        return self._cached(("negative", *negative_prompts), states)
+        return self._cached(lambda: ("negative", *negative_prompts), states)
 
     # ------------------------------------------------------------------ sampling
     def check_inputs(

@@ -9,14 +9,11 @@ UNet and keeps the entries valid.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
 import PIL.Image
 import torch
-
-from blip_diffusion.pipelines.subjects import hash_file
 
 
 class EmbeddingCache:
@@ -46,10 +43,8 @@ class EmbeddingCache:
         self.entries.clear()
 
 
-def image_digest(image: str | os.PathLike | PIL.Image.Image) -> str:
-    """A file's bytes (as :func:`subjects.hash_file`) or an image's mode, size and pixels, hashed."""
-    if not isinstance(image, PIL.Image.Image):
-        return hash_file(image)
+def image_digest(image: PIL.Image.Image) -> str:
+    """An image's mode, size and pixels, hashed (files are keyed by :func:`subjects.hash_file`)."""
     digest = hashlib.sha256(f"{image.mode}{image.size}".encode())
     digest.update(image.tobytes())
     return digest.hexdigest()

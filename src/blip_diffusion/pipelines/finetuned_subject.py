@@ -19,6 +19,7 @@ from pathlib import Path
 
 from blip_diffusion.errors import InputError
 from blip_diffusion.models.loading import load_strict, read_state_dict
+from blip_diffusion.pipelines.acceleration import has_fused_projections
 from blip_diffusion.pipelines.subjects import SubjectEmbedding
 
 FINETUNE_FILE = "finetune.json"
@@ -47,7 +48,7 @@ def load_finetuned_subject(pipe, folder: str | os.PathLike) -> SubjectEmbedding:
     subject = SubjectEmbedding.load(folder / SUBJECT_FILE)
     subject.check_model(pipe.subject_probe, source=f"the subject in {folder}")
     unet = pipe.unet
-    if any(getattr(m, "fused_projections", False) for m in unet.modules()):
+    if has_fused_projections(unet):
         raise InputError(f"load {folder} before pipe.compile(tuned=True): the fused attention projections "
                          f"would ignore its UNet weights")
     if ADAPTER_NAME in getattr(unet, "peft_config", {}):
