@@ -156,3 +156,19 @@ def test_clip_loss_is_clip_models_own_without_negatives_and_falls_with_them():
     assert fixed_batch(task, 4)["negative_ids"].shape[0] == 8
     losses = fit(task, 6, 2e-3, batch_size=4)
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_unet_attention_levels_follow_the_config():
+    import pytest
+
+    from blip_diffusion.errors import InputError
+
+    default = unet_config(tiny_base_config("unused").unet, 32, 4, 8)
+    assert default["down_block_types"] == ["CrossAttnDownBlock2D", "DownBlock2D"]
+    assert default["up_block_types"] == ["UpBlock2D", "CrossAttnUpBlock2D"]
+    config = tiny_base_config("unused", extra=("unet.block_out_channels=8,16,16", "unet.attention=false,true,false"))
+    cfg = unet_config(config.unet, 32, 4, 8)
+    assert cfg["down_block_types"] == ["DownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
+    assert cfg["up_block_types"] == ["UpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"]
+    with pytest.raises(InputError, match=r"unet.attention: expected 2 values"):
+        tiny_base_config("unused", extra=("unet.attention=true",))

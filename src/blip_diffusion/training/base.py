@@ -72,6 +72,7 @@ class UnetPart:
     block_out_channels: tuple[int, ...] = (64, 128, 128)
     layers_per_block: int = 1
     attention_head_dim: int = 8
+    attention: tuple[bool, ...] = ()  # cross-attention per level, top first; empty: every level but the deepest
     caption_dropout: float = 0.1
     photos: int = 20000  # training photos, encoded once (OUT/unet/encoded.safetensors) and seen in seeded epochs
     subject_loss_weight: float = 0.0  # extra loss weight on the subject's latent pixels (see UnetTask)
@@ -94,6 +95,10 @@ class BaseConfig:
             raise InputError(f"parts: unknown part(s) {', '.join(unknown)}; valid parts: {', '.join(PARTS)}")
         if self.unet.photos < 1:
             raise InputError(f"unet.photos must be at least 1, got {self.unet.photos}")
+        attention, levels = self.unet.attention, len(self.unet.block_out_channels)
+        if attention and len(attention) != levels:
+            raise InputError(f"unet.attention: expected {levels} values (one per level of unet.block_out_channels), "
+                             f"got {len(attention)}")
         if self.data.caption not in ("full", "prompt"):
             raise InputError(f"data.caption must be 'full' or 'prompt', got {self.data.caption!r}")
 
@@ -120,10 +125,11 @@ def vae_config(part: VaePart) -> dict:
 
 def unet_config(part: UnetPart, cross_attention_dim: int, latent_channels: int, sample_size: int) -> dict:
     blocks = len(part.block_out_channels)
+    attention = part.attention or (True,) * (blocks - 1) + (False,)
     return {"sample_size": sample_size, "in_channels": latent_channels, "out_channels": latent_channels,
             "block_out_channels": list(part.block_out_channels), "layers_per_block": part.layers_per_block,
-            "down_block_types": ["CrossAttnDownBlock2D"] * (blocks - 1) + ["DownBlock2D"],
-            "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * (blocks - 1),
+            "down_block_types": ["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attention],
+            "up_block_types": ["CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attention)],
             "cross_attention_dim": cross_attention_dim, "attention_head_dim": part.attention_head_dim,
             "norm_num_groups": norm_groups(part.block_out_channels, 32)}
 
