@@ -118,6 +118,9 @@ def main() -> None:
     parser.add_argument("--compile-vae", action="store_true", help="with --compile, also compile the VAE decoder")
     parser.add_argument("--tuned", action="store_true",
                         help="also time pipe.compile(tuned=True, encoders=True), then with cached embeddings")
+    parser.add_argument("--feature-cache", type=int, nargs="*", default=[], metavar="N",
+                        help="also time approximate mode with pipe.enable_feature_cache(N) after the exact variants, "
+                             "with its PSNR against the last exact one")
     parser.add_argument("--memory", action="store_true",
                         help="ours alone: peak memory plain, with VAE slicing and tiling, and also with model CPU offload")
     parser.add_argument("--profile", default=None, help="write a torch.profiler table of one call of the last variant")
@@ -174,6 +177,8 @@ def main() -> None:
                 results["subject_encoding_ms"]["compiled"] = subject_encoding_ms(pipe, image, device)
             pipe.enable_embedding_cache()
             bench.time("ours_tuned_cached", ours)
+        if args.feature_cache:
+            feature_cache_variants(pipe, ours, bench, args.feature_cache, compiled=args.compile or args.tuned)
     if args.profile:
         write_profile(ours, device, args.profile)
     report(results, steps)
@@ -246,6 +251,20 @@ def subject_encoding_ms(pipe, image, device: torch.device, runs: int = 20) -> di
     return out
 
 
+def feature_cache_variants(pipe, ours, bench: Bench, intervals: list[int], compiled: bool) -> None:
+    """Approximate mode: each feature-cache interval, timed and compared with the exact images of ``ours``."""
+    exact_name = list(bench.results["variants"])[-1]
+    exact = np.asarray(ours())
+    for interval in intervals:
+        pipe.enable_feature_cache(interval)
+        name = f"{exact_name}_feature_cache{interval}"
+        bench.time(name, ours, first_call=compiled)
+        images = np.asarray(ours())
+        bench.results["variants"][name]["vs_exact"] = {"max_abs": float(np.abs(images - exact).max()),
+                                                       "psnr_db": psnr(images, exact)}
+    pipe.disable_feature_cache()
+
+
 def memory_variants(pipe, ours, bench: Bench) -> None:
     """Ours alone: as is, with VAE slicing and tiling, then also with model CPU offload (CUDA only)."""
     bench.time("ours", ours)
@@ -280,8 +299,10 @@ def report(results: dict, steps: int) -> None:
         it_s = steps / (row["s_per_image"] * results["batch"])
         print(f"{name:<{width}}{row['s_per_image']:>10.4f}{it_s:>10.1f}{row['peak_GiB']:>10.2f}{ratio:>10}")
     for name, row in results["variants"].items():
-        if "vs_float32" in row:
-            print(f"{name} vs float32: max abs {row['vs_float32']['max_abs']:.4f}, PSNR {row['vs_float32']['psnr_db']:.1f} dB")
+        for against in ("float32", "exact"):
+            if f"vs_{against}" in row:
+                distance = row[f"vs_{against}"]
+                print(f"{name} vs {against}: max abs {distance['max_abs']:.4f}, PSNR {distance['psnr_db']:.1f} dB")
     for name, ms in results.get("subject_encoding_ms", {}).items():
         print(f"subject encoding, {name}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in ms.items()))
     for name, seconds in results.get("compile_s", {}).items():

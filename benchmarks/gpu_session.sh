@@ -4,7 +4,8 @@
 #   benchmarks/gpu_session.sh OUT_DIR [SECONDS]
 #
 # Runs each part in its own process, within what is left of SECONDS (default 550): the batch-1
-# comparison with the reference (eager, tuned, cached embeddings); a second process that compiles
+# comparison with the reference (eager, tuned, cached embeddings, then approximate mode with the
+# feature cache every 3 and 5 steps); a second process that compiles
 # again from the warm on-disk cache and times 20 DPM-Solver++ steps (approximate mode); batch-8
 # throughput and memory; fine-tuning and training speed; memory and offloading at batch 1. Logs
 # and JSON land in OUT_DIR; a step that fails or runs out of time leaves its log, and the steps
@@ -37,7 +38,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 cd "$root"
 # Order: what the last session could not measure first (docs/performance.md), since a budget of
 # about 9 minutes does not fit every step on a fresh machine (the first tuned compile alone is 153 s).
-step batch1 300 benchmarks/bench_generate.py --sd15 --tuned --profile "$out/profile_tuned.txt" --json "$out/batch1.json" \
+step batch1 360 benchmarks/bench_generate.py --sd15 --tuned --feature-cache 3 5 --json "$out/batch1.json" \
     || step batch1_plain 150 benchmarks/bench_generate.py --sd15 --compile --no-reference --json "$out/batch1_plain.json"
 # A second process: the tuned compile from the warm on-disk cache, and approximate mode (20 DPM-Solver++ steps).
 step warm_start_dpm20 100 benchmarks/bench_generate.py --sd15 --tuned --no-reference --steps 20 --scheduler dpm \

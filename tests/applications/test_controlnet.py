@@ -154,3 +154,19 @@ def test_controlnet_argument_replaces_the_folder_controlnet(control_pipe):
     pipe = BlipDiffusionControlNetPipeline.from_pretrained(FIXTURE_MODEL, qformer_tokenizer=QFORMER_TOKENIZER,
                                                            controlnet=fresh)
     assert pipe.controlnet is fresh and CONTROL_MODEL.name not in pipe.model_name
+
+
+def test_feature_cache_adds_the_control_residuals_on_cached_steps(control_pipe, embeds):
+    exact = _generate(control_pipe, embeds, _edges(), num_inference_steps=3)
+    try:
+        assert torch.equal(_generate(control_pipe.enable_feature_cache(1), embeds, _edges(), num_inference_steps=3),
+                           exact)
+        control_pipe.enable_feature_cache(2)
+        with _counting_calls(control_pipe.controlnet) as control_calls, \
+                _counting_calls(control_pipe.unet.mid_block) as deep_calls:
+            cached = _generate(control_pipe, embeds, _edges(), num_inference_steps=3)
+    finally:
+        control_pipe.disable_feature_cache()
+    steps = len(control_pipe.scheduler.timesteps)
+    assert len(control_calls) == steps and len(deep_calls) == len(range(0, steps, 2))
+    assert cached.shape == exact.shape and not torch.equal(cached, exact)

@@ -29,8 +29,9 @@ def test_encode_subject_then_generate_from_the_file(tmp_path):
     subject = tmp_path / "dog.safetensors"
     assert main(["encode-subject", *MODEL, "--subject", DOG, "--subject-class", "dog", "--out", str(subject)]) == 0
     assert main(["generate", *MODEL, *FAST, "--subject", str(subject), "--target-class", "tiger",
-                 "--prompt", "in the snow", "--scheduler", "ddim", "--out", str(tmp_path / "out")]) == 0
-    assert (tmp_path / "out" / "image_000000.png").is_file()
+                 "--prompt", "in the snow", "--scheduler", "ddim", "--feature-cache", "2", "--out", str(tmp_path / "out")]) == 0
+    settings = json.loads(Image.open(tmp_path / "out" / "image_000000.png").text["parameters"])
+    assert settings["scheduler"] == "ddim" and settings["feature_cache"] == 2
 
 
 @pytest.mark.parametrize(
@@ -41,6 +42,7 @@ def test_encode_subject_then_generate_from_the_file(tmp_path):
         (["--subject", DOG, "--subject-class", "dog", "--num-images", "0"], "--num-images must be at least 1"),
         (["--subject", DOG, "--subject-class", "dog", "--device", "cuda:7"], "--device cuda:7"),
         (["--subject", DOG], "source_subject_category is required"),
+        (["--subject", DOG, "--subject-class", "dog", "--feature-cache", "-1"], "--feature-cache must be 0 (off)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, extra, message):
@@ -62,7 +64,7 @@ def test_help_lists_every_option(capsys):
     out = capsys.readouterr().out
     for flag in ("--model", "--subject", "--subject-class", "--target-class", "--prompt", "--negative-prompt",
                  "--num-images", "--seed", "--steps", "--guidance", "--size", "--scheduler", "--device", "--dtype",
-                 "--out"):
+                 "--feature-cache", "--out"):
         assert flag in out
 
 

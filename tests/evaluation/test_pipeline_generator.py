@@ -63,3 +63,12 @@ def test_subject_is_encoded_once_per_subject(generator, monkeypatch):
     assert calls == ["dog", "teapot"]
     with pytest.raises(ValueError, match="one subject and prompt"):
         generate(requests[:2])
+
+
+def test_settings_switch_the_feature_cache_on():
+    from blip_diffusion.evaluation.pipeline_generator import load_pipeline
+
+    settings = GenerationSettings(num_inference_steps=2, height=64, width=64, scheduler="dpm", feature_cache=3)
+    pipe = load_pipeline(str(BLIP_MODEL), settings, str(QFORMER_TOKENIZER))
+    assert pipe.feature_cache.interval == 3 and type(pipe.scheduler).__name__ == "DPMSolverMultistepScheduler"
+    assert load_pipeline(str(BLIP_MODEL), TINY, str(QFORMER_TOKENIZER)).feature_cache is None

@@ -101,3 +101,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
     assert "seed: 0 there, 1 now" in message and "num_inference_steps: 50 there, 25 now" in message
     assert "\n" not in message
     assert json.loads((tmp_path / SETTINGS_FILE).read_text()) == recorded
+    assert "feature_cache" not in recorded  # recorded only when on: older folders resume
+    cached = dataclasses.replace(config, generation=GenerationSettings(feature_cache=3))
+    with pytest.raises(InputError, match="feature_cache: None there, 3 now"):
+        prepare_output(cached, write=True)

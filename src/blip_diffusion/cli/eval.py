@@ -95,6 +95,10 @@ def _add_dreambench_arguments(parser: argparse.ArgumentParser) -> None:
         "--scheduler", default=_SAMPLING.scheduler, choices=sorted(SCHEDULERS), help="sampler"
     )
     parser.add_argument(
+        "--feature-cache", type=int, default=_SAMPLING.feature_cache, metavar="N",
+        help="approximate mode: the whole UNet every N steps, its top level in between (0: off)",
+    )
+    parser.add_argument(
         "--dtype", default=_DEFAULTS["dtype"], choices=sorted(DTYPES), help="weight precision"
     )
     parser.add_argument("--dino-model", default=_DEFAULTS["dino_model"], help="DINO ViT: Hub id or folder")
@@ -150,6 +154,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         width=width,
         negative_prompt=args.negative_prompt,
         scheduler=args.scheduler,
+        feature_cache=args.feature_cache,
     )
     return EvalConfig(
         model=args.model,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
@@ -20,6 +21,9 @@ from blip_diffusion.pipelines.finetuned_subject import read_finetune_info
 from blip_diffusion.pipelines.schedulers import SCHEDULERS, make_scheduler
 from blip_diffusion.utils.image_output import save_png
 from blip_diffusion.utils.images import load_image
+
+if TYPE_CHECKING:
+    from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
 
 CANNY = "canny:"  # --control-image canny:PHOTO
 
@@ -49,7 +53,18 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, num_images: bool = T
                         help="image size (default: the model's, 512x512 for the official one; with a control image, its "
                              "aspect ratio at that long side)")
     parser.add_argument("--scheduler", default="pndm", choices=sorted(SCHEDULERS), help="sampler")
+    parser.add_argument("--feature-cache", type=int, default=0, metavar="N",
+                        help="approximate mode: the whole UNet every N steps, its top level in between (0: off)")
     parser.add_argument("--out", default="outputs", help="output folder")
+
+
+def configure_sampling(pipe: BlipDiffusionPipeline, args: argparse.Namespace) -> None:
+    """The sampler and the feature cache of add_sampling_arguments."""
+    pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
+    if args.feature_cache < 0:
+        raise InputError(f"--feature-cache must be 0 (off) or a step interval of at least 1, got {args.feature_cache}")
+    if args.feature_cache:
+        pipe.enable_feature_cache(args.feature_cache)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     pipe = load_control_pipeline(args) if control else load_pipeline(args)
     if isinstance(subject, Path):
         subject = pipe.load_subject(subject)
-    pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
+    configure_sampling(pipe, args)
     width, height = args.size or default_size(control, pipe)
     generators = [torch.Generator("cpu").manual_seed(args.seed + i) for i in range(args.num_images)]
     images = pipe(
@@ -96,7 +111,8 @@ def subject_input(paths: list[str]) -> str | Path | list[str]:
 def sampling_settings(args: argparse.Namespace, pipe: object, width: int, height: int) -> dict:
     """The settings of add_sampling_arguments (and the model), for the PNG metadata."""
     return {"model": str(pipe.model_name), "steps": args.steps, "guidance": args.guidance,
-            "size": f"{width}x{height}", "scheduler": args.scheduler, "dtype": args.dtype}
+            "size": f"{width}x{height}", "scheduler": args.scheduler, "dtype": args.dtype,
+            **({"feature_cache": args.feature_cache} if args.feature_cache else {})}
 
 
 def save_images(images: list[Image.Image], out: Path, seed: int, settings: dict) -> list[Path]:

@@ -8,13 +8,13 @@ from pathlib import Path
 from blip_diffusion.cli.common import add_model_arguments, load_pipeline
 from blip_diffusion.cli.generate import (
     add_sampling_arguments,
+    configure_sampling,
     make_grid,
     sampling_settings,
     subject_input,
 )
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines.interpolation import INTERPOLATIONS
-from blip_diffusion.pipelines.schedulers import make_scheduler
 from blip_diffusion.utils.image_output import save_png
 
 
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--frame-ms must be at least 1, got {args.frame_ms}")
     subjects = [subject_input(paths) for paths in (args.subject_a, args.subject_b)]
     pipe = load_pipeline(args)
-    pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
+    configure_sampling(pipe, args)
     width, height = args.size or (pipe.default_size, pipe.default_size)
     result = interpolate_subjects(
         pipe, args.prompt, *subjects, category_a=args.class_a, category_b=args.class_b,

@@ -8,10 +8,15 @@ from pathlib import Path
 import torch
 
 from blip_diffusion.cli.common import add_model_arguments, load_pipeline
-from blip_diffusion.cli.generate import add_sampling_arguments, sampling_settings, save_images, subject_input
+from blip_diffusion.cli.generate import (
+    add_sampling_arguments,
+    configure_sampling,
+    sampling_settings,
+    save_images,
+    subject_input,
+)
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines.multi_subject import NAMED_REGIONS
-from blip_diffusion.pipelines.schedulers import make_scheduler
 
 
 def parse_named(text: str) -> tuple[str, str]:
@@ -49,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     subjects = {name: PromptSubject(subject_input(value.split(",")), classes.get(name), regions.get(name))
                 for name, value in references.items()}
     pipe = load_pipeline(args)
-    pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
+    configure_sampling(pipe, args)
     width, height = args.size or (pipe.default_size, pipe.default_size)
     images = generate_multi_subject(
         pipe, args.prompt, subjects, negative_prompt=args.negative_prompt, guidance_scale=args.guidance,

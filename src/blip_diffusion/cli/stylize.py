@@ -11,6 +11,7 @@ from blip_diffusion.cli.common import add_background_argument, add_model_argumen
 from blip_diffusion.cli.generate import (
     add_control_arguments,
     add_sampling_arguments,
+    configure_sampling,
     control_settings,
     load_control_pipeline,
     one_or_all,
@@ -19,7 +20,6 @@ from blip_diffusion.cli.generate import (
     subject_input,
 )
 from blip_diffusion.errors import InputError
-from blip_diffusion.pipelines.schedulers import make_scheduler
 from blip_diffusion.utils.image_output import save_png
 from blip_diffusion.utils.images import load_image
 
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     structure = load_image(args.structure)  # fail on bad images before loading a large model
     style = subject_input(args.style)
     pipe = load_control_pipeline(args)
-    pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
+    configure_sampling(pipe, args)
     width, height = args.size or (None, None)
     result = stylize(
         pipe, style, args.style_class, structure, [args.prompt] * args.num_images, target_class=args.target_class,

@@ -69,6 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scheduler", default=_SAMPLING.scheduler, help="sampler: pndm, ddim, dpm, euler, euler_a"
     )
+    parser.add_argument(
+        "--feature-cache", type=int, default=_SAMPLING.feature_cache, metavar="N",
+        help="approximate mode: the whole UNet every N steps, its top level in between (0: off)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="base seed; each picture's seed derives from it")
     parser.add_argument("--oracle", type=Path, default=DEFAULT_ORACLE, help="oracle weights (.safetensors)")
     parser.add_argument("--qformer-tokenizer", default=None, help="folder of the Q-Former's BERT tokenizer")
@@ -141,6 +145,7 @@ def _rows(args: argparse.Namespace, bench: Any, device: str) -> list[Row]:
         width=size,
         negative_prompt=args.negative_prompt,
         scheduler=args.scheduler,
+        feature_cache=args.feature_cache,
     )
     rows = [
         Row(
@@ -232,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
         "steps": args.steps,
         "guidance": args.guidance,
         "scheduler": args.scheduler,
+        "feature_cache": args.feature_cache,
         "seed": args.seed,
         "oracle": str(args.oracle),
         "lora_rank": args.lora_rank,

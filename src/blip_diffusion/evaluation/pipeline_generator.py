@@ -38,6 +38,7 @@ class GenerationSettings:
     width: int = 512
     negative_prompt: str = ""
     scheduler: str = "pndm"
+    feature_cache: int = 0  # approximate mode: the whole UNet every N steps (pipe.enable_feature_cache); 0: off
 
 
 def pipeline_prompt(pattern: str, class_word: str) -> tuple[str, str]:
@@ -62,7 +63,7 @@ def load_pipeline(
     dtype: str = "float32",
     device: torch.device | str = "cpu",
 ) -> BlipDiffusionPipeline:
-    """``model`` (folder or Hub id) with ``settings.scheduler``, on ``device`` in ``dtype``, quiet."""
+    """``model`` (folder or Hub id) with ``settings.scheduler`` (and feature cache), on ``device`` in ``dtype``, quiet."""
     from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
     from blip_diffusion.pipelines.schedulers import make_scheduler
 
@@ -70,6 +71,8 @@ def load_pipeline(
         model, qformer_tokenizer=qformer_tokenizer, torch_dtype=DTYPES[dtype]
     )
     pipe.scheduler = make_scheduler(settings.scheduler, pipe.scheduler.config)
+    if settings.feature_cache:
+        pipe.enable_feature_cache(settings.feature_cache)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 

@@ -83,13 +83,19 @@ def _resolved(name: str | None) -> str | None:
 
 
 def generation_fingerprint(config: EvalConfig) -> dict[str, Any]:
-    """What every image of the output folder is made with (the work-list selection is not part of it)."""
+    """What every image of the output folder is made with (the work-list selection is not part of it).
+
+    The feature cache is recorded only when on, so folders written before it existed still resume.
+    """
+    generation = dataclasses.asdict(config.generation)
+    if not generation["feature_cache"]:
+        del generation["feature_cache"]
     return {
         "model": _resolved(config.model),
         "qformer_tokenizer": _resolved(config.qformer_tokenizer),
         "seed": config.seed,
         "dtype": config.dtype,
-        **dataclasses.asdict(config.generation),
+        **generation,
         **({"finetune": dataclasses.asdict(config.finetune)} if config.finetune.steps else {}),
     }
 

@@ -26,7 +26,8 @@ def compile_pipeline(  # any pipeline with unet, vae, text_encoder and qformer
     ignore), stores the UNet and VAE in channels-last layout and, with inductor, sets
     :data:`TUNED_INDUCTOR_CONFIG` (process-wide). The first call pays the compilation; inductor keeps
     its compiled artefacts in its on-disk cache (``TORCHINDUCTOR_CACHE_DIR``), so later processes
-    start warm.
+    start warm. A feature cache (``pipe.enable_feature_cache``) compiles its two passes with the same
+    mode and backend, now or when it is enabled later.
     """
     if mode is None and backend == "inductor":
         mode = "reduce-overhead" if pipe.unet.device.type == "cuda" else None
@@ -46,6 +47,9 @@ def compile_pipeline(  # any pipeline with unet, vae, text_encoder and qformer
                 " and encoders" if encoders else "", backend, mode, tuned)
     # Module.compile keeps each module (its type, attributes and state-dict keys) and compiles its call.
     pipe.unet.compile(mode=mode, backend=backend)
+    pipe.compile_options = {"mode": mode, "backend": backend}
+    if pipe.feature_cache is not None:
+        pipe.feature_cache.compile(mode, backend)
     if vae:
         pipe.vae.decoder.compile(backend=backend)
     if encoders:  # their shapes vary with the number of reference images and prompts: no CUDA graphs

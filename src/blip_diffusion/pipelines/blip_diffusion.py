@@ -25,6 +25,7 @@ from blip_diffusion.models.subject_encoder import SubjectEncoder
 from blip_diffusion.pipelines import model_folder
 from blip_diffusion.pipelines.acceleration import compile_pipeline, has_fused_projections
 from blip_diffusion.pipelines.embedding_cache import EmbeddingCache, image_digest, tensor_digest
+from blip_diffusion.pipelines.feature_cache import FeatureCache
 from blip_diffusion.pipelines.image_processing import SubjectImageProcessor
 from blip_diffusion.pipelines.subjects import SubjectEmbedding, hash_file
 from blip_diffusion.utils.atomic import atomic_path
@@ -82,6 +83,8 @@ class BlipDiffusionPipeline(DiffusionPipeline):
         self.default_size = unet.config.sample_size * self.vae_scale_factor
         self.output_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
         self.embedding_cache: EmbeddingCache | None = None
+        self.feature_cache: FeatureCache | None = None
+        self.compile_options: dict | None = None  # set by compile(): the feature cache compiles its passes alike
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
@@ -158,6 +161,17 @@ class BlipDiffusionPipeline(DiffusionPipeline):
 
     def disable_embedding_cache(self) -> None:
         self.embedding_cache = None
+
+    def enable_feature_cache(self, interval: int = 3) -> BlipDiffusionPipeline:
+        """Approximate mode: run the whole UNet every ``interval`` steps and only its top level in between,
+        on the deep features of the last full step (see :mod:`feature_cache`); returns ``self``."""
+        self.feature_cache = FeatureCache(self.unet, interval)
+        if self.compile_options is not None:
+            self.feature_cache.compile(**self.compile_options)
+        return self
+
+    def disable_feature_cache(self) -> None:
+        self.feature_cache = None
 
     def _cached(self, key: Callable[[], tuple], compute: Callable[[], torch.Tensor]) -> torch.Tensor:
         """``compute()``, or its stored result for ``key()`` (and the current device and dtype); the key
@@ -315,7 +329,10 @@ class BlipDiffusionPipeline(DiffusionPipeline):
         model_input = torch.cat([latents] * 2) if guided else latents
         model_input = self.scheduler.scale_model_input(model_input, t)
         unet_t = t.to(latents.device, non_blocking=True)
-        noise = self.unet(model_input, unet_t, encoder_hidden_states=cond, **unet_kwargs).sample
+        if self.feature_cache is not None:
+            noise = self.feature_cache(model_input, unet_t, cond, **unet_kwargs)
+        else:
+            noise = self.unet(model_input, unet_t, encoder_hidden_states=cond, **unet_kwargs).sample
         if not guided:
             return noise
         uncond, text = noise.chunk(2)
@@ -332,6 +349,8 @@ class BlipDiffusionPipeline(DiffusionPipeline):
         timesteps = self.scheduler.timesteps
         if latents.device.type == "cuda":
             timesteps = timesteps.pin_memory()
+        if self.feature_cache is not None:
+            self.feature_cache.reset()
         for t in self.progress_bar(timesteps):
             noise = self.predict_noise(latents, t, cond, guidance_scale)
             latents = self.scheduler.step(noise, t, latents, **step_kwargs).prev_sample
