@@ -107,7 +107,8 @@ def _stage2_model(config, folder: Path) -> None:
     stage2.Stage2Task(config, stage2.load_parts(config), None, torch.device("cpu"), torch.float32).export(folder / "s2-model")
 
 
-def finetune_tasks(model: str, device: torch.device, prepare=None, parts=None):
+def finetune_tasks(model: str, device: torch.device, prepare=None, parts=None, dtype: torch.dtype = torch.float32):
+    """The LoRA fine-tune as ``blip-diffusion finetune`` runs it: frozen weights in the mixed-precision ``dtype``."""
     from blip_diffusion.training.finetune import FinetuneConfig, FinetuneTask, load_base
 
     config = FinetuneConfig(model=model, subject=tuple(map(str, SUBJECT)), subject_class="dog", out="unused")
@@ -115,12 +116,12 @@ def finetune_tasks(model: str, device: torch.device, prepare=None, parts=None):
     def task():
         if prepare:
             prepare()
-        return FinetuneTask(config, parts() if parts else load_base(config), device)
+        return FinetuneTask(config, parts() if parts else load_base(config), device, dtype)
 
     yield "fine-tune (LoRA r4, batch 3)", config.run.batch_size, task
 
 
-def sd15_tasks(device: torch.device, gradient_checkpointing: bool):
+def sd15_tasks(device: torch.device, gradient_checkpointing: bool, dtype: torch.dtype):
     """Stage 2 and fine-tuning with the real architecture and random weights."""
     from blip_diffusion.training.config import RunConfig
     from blip_diffusion.training.data import ToySubjects
@@ -138,10 +139,9 @@ def sd15_tasks(device: torch.device, gradient_checkpointing: bool):
     def finetune_parts():
         from blip_diffusion.utils.images import load_image
 
-        subject = pipe.encode_subject(list(map(str, SUBJECT)), "dog")
-        return {**parts, "subject": subject, "ctx_begin_pos": 2, "photos": [load_image(p) for p in SUBJECT]}
+        return {**parts, "pipe": pipe, "ctx_begin_pos": 2, "photos": [load_image(p) for p in SUBJECT]}
 
-    yield from finetune_tasks("unused", device, parts=finetune_parts)
+    yield from finetune_tasks("unused", device, parts=finetune_parts, dtype=dtype)
 
 
 def main() -> None:
@@ -163,7 +163,8 @@ def main() -> None:
     autocast = {"no": None, "fp16": torch.float16, "bf16": torch.bfloat16}[args.mixed_precision]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        tasks = sd15_tasks(device, args.gradient_checkpointing) if args.sd15 else toy_tasks(Path(tmp), device)
+        tasks = (sd15_tasks(device, args.gradient_checkpointing, autocast or torch.float32) if args.sd15
+                 else toy_tasks(Path(tmp), device))
         for name, batch, make in tasks:
             torch.manual_seed(0)
             rate, memory = time_task(make(), batch, steps, args.warmup, device, autocast)

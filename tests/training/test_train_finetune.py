@@ -116,3 +116,21 @@ def test_checkpoints_only_when_asked(tmp_path):
     assert sorted(p.name for p in (asked / "checkpoints").iterdir()) == ["step-00000001", "step-00000002"]
     with pytest.raises(InputError, match="checkpoint_every must be 0"):
         config(tmp_path, run={"checkpoint_every": -1})
+
+
+def test_mixed_precision_keeps_frozen_weights_in_its_dtype_and_trained_ones_in_float32(tmp_path):
+    cfg = config(tmp_path, run={"mixed_precision": "bf16"})
+    task = FinetuneTask(cfg, load_base(cfg), torch.device("cpu"), torch.bfloat16)
+    lora = {n: p.dtype for n, p in task.unet.named_parameters() if p.requires_grad}
+    frozen = {p.dtype for p in task.unet.parameters() if not p.requires_grad}
+    assert lora and set(lora.values()) == {torch.float32} and all("lora" in n for n in lora)
+    assert frozen == {torch.bfloat16} and task.text_encoder.dtype == torch.bfloat16
+    assert task.subject.embeds.dtype == torch.float32
+    pipe = BlipDiffusionPipeline.from_pretrained(FIXTURE_MODEL, qformer_tokenizer=QFORMER_TOKENIZER)
+    assert torch.allclose(task.subject.embeds[0], pipe.encode_subject(PHOTOS, "dog").embeds, atol=1e-6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, _ = task.loss(task.collate([0, 1]))
+    loss.backward()
+    assert torch.isfinite(loss) and task.subject.embeds.grad is not None
+    out = finetune(cfg)
+    assert (out / LORA_FILE).is_file() and (out / SUBJECT_FILE).is_file()

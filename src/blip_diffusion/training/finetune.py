@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from accelerate.utils import extract_model_from_parallel
 from diffusers import StableDiffusionPipeline
+from diffusers.training_utils import cast_training_params
 from torch import nn
 
 from blip_diffusion.errors import InputError
@@ -30,6 +31,7 @@ from blip_diffusion.pipelines.finetuned_subject import (
     LORA_FILE,
     SUBJECT_FILE,
 )
+from blip_diffusion.pipelines.subjects import SubjectEmbedding
 from blip_diffusion.training import loop
 from blip_diffusion.training.base_tasks import load_text_to_image_parts
 from blip_diffusion.training.batches import Shuffled
@@ -95,37 +97,50 @@ class SubjectParameter(nn.Module):
 
 
 def load_base(config: FinetuneConfig) -> dict[str, Any]:
-    """Components to fine-tune, and for BLIP-Diffusion the subject's mean embedding from its photos."""
+    """Components to fine-tune (on the CPU), the photos and, for BLIP-Diffusion, the pipeline that
+    encodes them (on the training device, in :class:`FinetuneTask`)."""
     photos = [load_image(p) for p in config.subject]
     if config.method == BLIP_METHOD:
         pipe = BlipDiffusionPipeline.from_pretrained(config.model, qformer_tokenizer=config.qformer_tokenizer or None)
-        subject = pipe.encode_subject(list(config.subject), config.subject_class.strip())
         parts = {name: getattr(pipe, name) for name in ("tokenizer", "text_encoder", "unet", "vae")}
-        return {**parts, "subject": subject, "ctx_begin_pos": pipe.ctx_begin_pos, "photos": photos}
-    return {**load_text_to_image_parts(Path(config.model)), "subject": None, "photos": photos}
+        return {**parts, "pipe": pipe, "ctx_begin_pos": pipe.ctx_begin_pos, "photos": photos}
+    return {**load_text_to_image_parts(Path(config.model)), "pipe": None, "photos": photos}
 
 
 class FinetuneTask:
     """Denoising the subject's photos from ``a {class}`` (+ the trained subject embedding) or ``a sks {class}``."""
 
-    def __init__(self, config: FinetuneConfig, parts: dict[str, Any], device: torch.device):
+    def __init__(self, config: FinetuneConfig, parts: dict[str, Any], device: torch.device,
+                 dtype: torch.dtype = torch.float32):
+        """``dtype``: the mixed-precision dtype, in which the frozen weights are kept (the UNet's too when
+        a LoRA trains; a full UNet keeps float32 master weights); trained parameters stay float32."""
         self.config, self.parts, self.device = config, parts, device
-        self.unet = parts["unet"].to(device)
+        self.unet = parts["unet"].to(device, dtype if config.lora_rank else torch.float32)
         if config.lora_rank:
             from peft import LoraConfig
 
             self.unet.requires_grad_(False)
             self.unet.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_rank,
                                              init_lora_weights="gaussian", target_modules=LORA_TARGETS))
+            cast_training_params(self.unet, torch.float32)
         else:
             self.unet.requires_grad_(True)
         if config.run.gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
-        self.text_encoder = parts["text_encoder"].to(device).requires_grad_(False).eval()
+        self.text_encoder = parts["text_encoder"].to(device, dtype).requires_grad_(False).eval()
         self.noise = training_scheduler()
         self.posterior = self._encode_photos(parts["vae"].to(device).eval(), parts["photos"])
-        self.subject = SubjectParameter(parts["subject"].embeds).to(device) if parts["subject"] else None
+        self.subject_embedding = self._encode_subject(parts["pipe"]) if parts["pipe"] else None
+        self.subject = SubjectParameter(self.subject_embedding.embeds).to(device) if self.subject_embedding else None
         self.data = Shuffled(list(range(len(self.posterior[0]))), config.run.seed)
+
+    def _encode_subject(self, pipe: BlipDiffusionPipeline) -> SubjectEmbedding:
+        """The photos' mean subject embedding, encoded on the training device; the encoder then leaves it."""
+        home = pipe.qformer.device
+        pipe.qformer.to(self.device, torch.float32)
+        subject = pipe.encode_subject(list(self.config.subject), self.config.subject_class.strip())
+        pipe.qformer.to(home)
+        return subject
 
     @torch.no_grad()
     def _encode_photos(self, vae: Any, photos: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,9 +183,8 @@ class FinetuneTask:
         """Subject file, UNet LoRA (or full UNet), then finetune.json: written last, it marks the folder done."""
         cfg, unet = self.config, extract_model_from_parallel(self.unet)
         if self.subject is not None:
-            subject = self.parts["subject"]
             embeds = extract_model_from_parallel(self.subject).embeds.detach()[0].cpu()
-            dataclasses.replace(subject, embeds=embeds).save(out / SUBJECT_FILE)
+            dataclasses.replace(self.subject_embedding, embeds=embeds).save(out / SUBJECT_FILE)
         if cfg.lora_rank:
             from peft.utils import get_peft_model_state_dict
 
@@ -198,7 +212,7 @@ def finetune(config: FinetuneConfig, resume: bool = False) -> Path:
     parts = load_base(config)
     run = dataclasses.replace(config.run, learning_rate=config.resolved_learning_rate)
     out = Path(config.out)
-    loop.train(lambda device, dtype: FinetuneTask(config, parts, device), run, out, to_dict(config), resume,
+    loop.train(lambda device, dtype: FinetuneTask(config, parts, device, dtype), run, out, to_dict(config), resume,
                name=f"finetune-{config.method}", export_dir=out)
     if not config.keep_checkpoints:
         shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
