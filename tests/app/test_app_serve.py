@@ -9,6 +9,7 @@ import socket
 import pytest
 
 from blip_diffusion.app.limits import Limits
+from blip_diffusion.app.sampling import Sampling
 from blip_diffusion.cli import serve
 from blip_diffusion.errors import InputError
 from tests.app.conftest import CONTROLNET_MODEL
@@ -34,13 +35,16 @@ def test_serve_binds_to_localhost_and_serves_the_bundled_toy_model_with_its_cont
 
     monkeypatch.setattr(gradio_app, "launch", fake_launch)
     monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: None)
-    assert serve.run(_parse("--max-steps", "8", "--max-upload-mb", "2.5")) == 0
+    assert serve.run(_parse("--max-steps", "8", "--max-upload-mb", "2.5", "--feature-cache", "3")) == 0
     ctx = launched["ctx"]
     assert launched["host"] == "127.0.0.1" and launched["port"] == 7860
     assert ctx.limits == Limits(max_steps=8, max_upload_mb=2.5) and ctx.examples_dir == serve.EXAMPLES_DIR
     assert ctx.model == str(serve.BUNDLED_MODEL) and ctx.qformer_tokenizer is None  # the toy model's own
     assert ctx.control_pipe.unet is ctx.pipe.unet  # its ControlNet on the shared components
     assert ctx.pipe.embedding_cache is not None and ctx.control_pipe.embedding_cache is not None
+    assert ctx.pipe.feature_cache.interval == 3 and ctx.control_pipe.feature_cache.interval == 3
+    assert ctx.pipe.feature_cache.unet is ctx.control_pipe.feature_cache.unet
+    assert Sampling("", 0, 2, 7.5, 64, 64, 1).settings(ctx.pipe)["feature_cache"] == 3
     assert ctx.subjects_dir == ctx.out_dir / "subjects"
     assert "serving http://127.0.0.1:7860/ (API: http://127.0.0.1:7860/?view=api)" in capsys.readouterr().out
 
@@ -49,6 +53,8 @@ def test_a_busy_port_or_a_bad_limit_is_an_input_error(monkeypatch, pipe):
     monkeypatch.setattr(serve, "load_pipeline", lambda args: pipe)
     with pytest.raises(InputError, match="--max-images must be positive"):
         serve.run(_parse("--max-images", "0"))
+    with pytest.raises(InputError, match="--feature-cache must be 0"):
+        serve.run(_parse("--feature-cache", "-2"))
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

@@ -44,7 +44,8 @@ class Sampling:
         return {"negative_prompt": self.negative_prompt, "model": str(pipe.model_name), "steps": self.steps,
                 "guidance": self.guidance, "size": f"{self.width}x{self.height}",
                 "scheduler": type(pipe.scheduler).__name__,
-                "dtype": str(pipe.unet.dtype).removeprefix("torch.")}
+                "dtype": str(pipe.unet.dtype).removeprefix("torch."),
+                **({"feature_cache": pipe.feature_cache.interval} if pipe.feature_cache else {})}
 
 
 

@@ -41,6 +41,18 @@ def load_pipeline(args: argparse.Namespace, pipeline_class=None):  # noqa: ANN00
     return pipe.to(device)
 
 
+def add_feature_cache_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--feature-cache", type=int, default=0, metavar="N",
+                        help="approximate mode: the whole UNet every N steps, its top level in between (0: off)")
+
+
+def check_feature_cache(interval: int) -> int:
+    """--feature-cache's value, refused when negative."""
+    if interval < 0:
+        raise InputError(f"--feature-cache must be 0 (off) or a step interval of at least 1, got {interval}")
+    return interval
+
+
 def resolve_device(name: str | None) -> torch.device:
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

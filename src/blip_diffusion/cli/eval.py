@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from blip_diffusion.cli.common import add_feature_cache_argument, check_feature_cache
 from blip_diffusion.errors import InputError
 from blip_diffusion.evaluation.finetuned_generators import FinetuneSettings
 from blip_diffusion.evaluation.pipeline_generator import DTYPES, GenerationSettings
@@ -94,10 +95,7 @@ def _add_dreambench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scheduler", default=_SAMPLING.scheduler, choices=sorted(SCHEDULERS), help="sampler"
     )
-    parser.add_argument(
-        "--feature-cache", type=int, default=_SAMPLING.feature_cache, metavar="N",
-        help="approximate mode: the whole UNet every N steps, its top level in between (0: off)",
-    )
+    add_feature_cache_argument(parser)
     parser.add_argument(
         "--dtype", default=_DEFAULTS["dtype"], choices=sorted(DTYPES), help="weight precision"
     )
@@ -154,7 +152,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         width=width,
         negative_prompt=args.negative_prompt,
         scheduler=args.scheduler,
-        feature_cache=args.feature_cache,
+        feature_cache=check_feature_cache(args.feature_cache),
     )
     return EvalConfig(
         model=args.model,

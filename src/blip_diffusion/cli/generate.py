@@ -12,7 +12,9 @@ from PIL import Image
 from blip_diffusion.cli.common import (
     DTYPES,
     add_background_argument,
+    add_feature_cache_argument,
     add_model_arguments,
+    check_feature_cache,
     load_pipeline,
     parse_size,
 )
@@ -53,17 +55,14 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, num_images: bool = T
                         help="image size (default: the model's, 512x512 for the official one; with a control image, its "
                              "aspect ratio at that long side)")
     parser.add_argument("--scheduler", default="pndm", choices=sorted(SCHEDULERS), help="sampler")
-    parser.add_argument("--feature-cache", type=int, default=0, metavar="N",
-                        help="approximate mode: the whole UNet every N steps, its top level in between (0: off)")
+    add_feature_cache_argument(parser)
     parser.add_argument("--out", default="outputs", help="output folder")
 
 
 def configure_sampling(pipe: BlipDiffusionPipeline, args: argparse.Namespace) -> None:
     """The sampler and the feature cache of add_sampling_arguments."""
     pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
-    if args.feature_cache < 0:
-        raise InputError(f"--feature-cache must be 0 (off) or a step interval of at least 1, got {args.feature_cache}")
-    if args.feature_cache:
+    if check_feature_cache(args.feature_cache):
         pipe.enable_feature_cache(args.feature_cache)
 
 

@@ -13,7 +13,9 @@ from blip_diffusion.cli.common import (
     BUNDLED_MODEL,
     DTYPES,
     REPO_ROOT,
+    add_feature_cache_argument,
     add_model_arguments,
+    check_feature_cache,
     load_pipeline,
 )
 from blip_diffusion.errors import InputError
@@ -39,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"address to listen on (default {LOCALHOST}: this machine only; "
                              "0.0.0.0: the network)")
     parser.add_argument("--port", type=int, default=7860, help="port to listen on")
+    add_feature_cache_argument(parser)
     parser.add_argument("--out", default=None,
                         help="keep generated images and subject files here "
                              "(default: a temporary folder, removed on exit)")
@@ -55,11 +58,14 @@ def run(args: argparse.Namespace) -> int:
     from blip_diffusion.app.gradio_app import build_app, launch
 
     limits = Limits(**{item.name: getattr(args, item.name) for item in fields(Limits)})
+    feature_cache = check_feature_cache(args.feature_cache)
     pipe = load_pipeline(args)
     control_pipe = load_control_pipeline(args, pipe)
-    for each in (pipe, control_pipe):  # requests often repeat a subject or a prompt
+    for each in (pipe, control_pipe):
         if each is not None:
-            each.enable_embedding_cache()
+            each.enable_embedding_cache()  # requests often repeat a subject or a prompt
+            if feature_cache:
+                each.enable_feature_cache(feature_cache)
     if control_pipe is None:
         print("no ControlNet: the structure control and style transfer tabs are off (see --controlnet)")
     with tempfile.TemporaryDirectory(prefix="blip-diffusion-serve-") as tmp:

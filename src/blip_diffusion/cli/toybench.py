@@ -12,7 +12,12 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from blip_diffusion.cli.common import REPO_ROOT, resolve_device
+from blip_diffusion.cli.common import (
+    REPO_ROOT,
+    add_feature_cache_argument,
+    check_feature_cache,
+    resolve_device,
+)
 from blip_diffusion.errors import InputError
 from blip_diffusion.evaluation.finetuned_generators import (
     FinetuneSettings,
@@ -69,10 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scheduler", default=_SAMPLING.scheduler, help="sampler: pndm, ddim, dpm, euler, euler_a"
     )
-    parser.add_argument(
-        "--feature-cache", type=int, default=_SAMPLING.feature_cache, metavar="N",
-        help="approximate mode: the whole UNet every N steps, its top level in between (0: off)",
-    )
+    add_feature_cache_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="base seed; each picture's seed derives from it")
     parser.add_argument("--oracle", type=Path, default=DEFAULT_ORACLE, help="oracle weights (.safetensors)")
     parser.add_argument("--qformer-tokenizer", default=None, help="folder of the Q-Former's BERT tokenizer")
@@ -145,7 +147,7 @@ def _rows(args: argparse.Namespace, bench: Any, device: str) -> list[Row]:
         width=size,
         negative_prompt=args.negative_prompt,
         scheduler=args.scheduler,
-        feature_cache=args.feature_cache,
+        feature_cache=check_feature_cache(args.feature_cache),
     )
     rows = [
         Row(
