@@ -2,6 +2,8 @@
 
 import sys
 
+import pytest
+
 from blip_diffusion.training import tracking
 from blip_diffusion.training.base import train_base
 from blip_diffusion.training.batches import Shuffled, StepSampler
@@ -35,3 +37,22 @@ def test_bf16_gradient_checkpointing_and_tensorboard_run(tmp_path):
     assert (tmp_path / "vae" / "model" / "config.json").is_file()
     if tracking.tracker(RunConfig()):  # tensorboard installed
         assert list((tmp_path / "vae").rglob("events.out.tfevents.*"))
+
+
+def test_set_ups_whose_result_cannot_be_exported_whole_are_refused():
+    from types import SimpleNamespace
+
+    from accelerate.utils import DistributedType
+
+    from blip_diffusion.errors import InputError
+    from blip_diffusion.training.loop import check_distributed
+
+    for kind in (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU):
+        check_distributed(kind, None, ("subject", "unet", "text_encoder"))
+    check_distributed(DistributedType.DEEPSPEED, SimpleNamespace(zero_stage=2), ("unet",))
+    with pytest.raises(InputError, match="FSDP keeps parameters sharded"):
+        check_distributed(DistributedType.FSDP, None, ("unet",))
+    with pytest.raises(InputError, match="ZeRO stage 3 keeps parameters sharded"):
+        check_distributed(DistributedType.DEEPSPEED, SimpleNamespace(zero_stage=3), ("unet",))
+    with pytest.raises(InputError, match=r"this stage trains 2 \(unet, subject\): use DDP"):
+        check_distributed(DistributedType.DEEPSPEED, SimpleNamespace(zero_stage=2), ("unet", "subject"))

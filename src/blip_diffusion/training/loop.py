@@ -1,6 +1,7 @@
 """The training loop shared by every stage: a plain accelerate loop around a :class:`Task`.
 
-CPU, one GPU or many (``accelerate launch``: DDP, FSDP or DeepSpeed from accelerate's config),
+CPU, one GPU or many (``accelerate launch``: DDP; DeepSpeed ZeRO 1-2 for one-module stages, see
+:func:`check_distributed`),
 mixed precision, gradient accumulation, optional EMA, checkpoints every N steps with exact resume,
 TensorBoard through accelerate's trackers and a progress bar with loss and throughput.
 """
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
 from diffusers.training_utils import EMAModel
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -67,6 +68,7 @@ def train(make_task: TaskFactory, run: RunConfig, out: Path, config: dict[str, A
     set_seed(run.seed)
     task = make_task(accelerator.device, WEIGHT_DTYPES[run.mixed_precision])
     names, modules = zip(*task.modules().items())
+    check_distributed(accelerator.state.distributed_type, accelerator.state.deepspeed_plugin, names)
     params = [(f"{n}.{p}", w) for n, m in zip(names, modules) for p, w in m.named_parameters()]
     optimizer = make_optimizer(params, run)
     schedule = make_lr_schedule(optimizer, run)
@@ -103,6 +105,24 @@ def train(make_task: TaskFactory, run: RunConfig, out: Path, config: dict[str, A
             checkpoint.save(accelerator, out, step + 1, config, run.checkpoints_kept)
     bar.close()
     return _finish(accelerator, task, ema, trained, export_dir)
+
+
+def check_distributed(distributed_type: DistributedType, deepspeed_plugin: Any, trained: tuple[str, ...]) -> None:
+    """Refuse the accelerate set-ups whose result this loop could not export whole.
+
+    Tasks export their modules' own weights on the main process: FSDP and ZeRO stage 3 keep them
+    sharded across processes, and DeepSpeed drives one module per accelerator.
+    """
+    if distributed_type == DistributedType.FSDP:
+        raise InputError("FSDP keeps parameters sharded across processes and the export writes whole modules: "
+                         "train with DDP (accelerate config: multi-GPU) or DeepSpeed ZeRO stage 1 or 2")
+    if distributed_type == DistributedType.DEEPSPEED:
+        if deepspeed_plugin.zero_stage == 3:
+            raise InputError("DeepSpeed ZeRO stage 3 keeps parameters sharded across processes and the export writes "
+                             "whole modules: use ZeRO stage 1 or 2, or DDP")
+        if len(trained) > 1:
+            raise InputError(f"DeepSpeed trains one module per run and this stage trains {len(trained)} "
+                             f"({', '.join(trained)}): use DDP (accelerate config: multi-GPU)")
 
 
 def _optimizer_step(accelerator: Accelerator, run: RunConfig, task: Task, modules: list[nn.Module], optimizer: Any,
