@@ -34,3 +34,8 @@ def test_class_probe_reads_its_pictures_and_writes_the_grid(tmp_path):
     out = _run("toy_base_classes.py", str(BASE), "--subjects", "1", "--seeds", "1", "--grid", str(tmp_path / "g.jpg"))
     assert "10 pictures" in out and "class read as named: " in out
     assert Image.open(tmp_path / "g.jpg").size == (640, 64)
+
+
+def test_class_probe_asks_with_the_class_word_alone():
+    out = _run("toy_base_classes.py", str(BASE), "--class-only", "3", "--seeds", "1")
+    assert "10 pictures, 'a {class}' x 3, 1 seeds" in out and "class read as named: " in out
