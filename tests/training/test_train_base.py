@@ -172,3 +172,23 @@ def test_unet_attention_levels_follow_the_config():
     assert cfg["up_block_types"] == ["UpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"]
     with pytest.raises(InputError, match=r"unet.attention: expected 2 values"):
         tiny_base_config("unused", extra=("unet.attention=true",))
+
+
+def test_a_checkpoint_exports_as_the_base_model_the_run_ends_with(tiny_base, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from diffusers import UNet2DConditionModel
+
+    from .conftest import TINY_UNET, TINY_VAE
+
+    (tmp_path / "run.toml").write_text("[data]\nresolution = 32\n")
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "toy_base_checkpoint.py"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "run.toml"), str(tmp_path / "model"),
+                           f"out={tiny_base.parent}", *TINY_VAE, *TINY_UNET],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    exported = UNet2DConditionModel.from_pretrained(tmp_path / "model" / "unet").state_dict()
+    final = UNet2DConditionModel.from_pretrained(tiny_base / "unet").state_dict()
+    assert exported.keys() == final.keys() and all(torch.equal(exported[k], final[k]) for k in final)
