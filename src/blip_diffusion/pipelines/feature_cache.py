@@ -53,11 +53,12 @@ class FeatureCache:
                  down_block_additional_residuals: Tensors | None = None,
                  mid_block_additional_residual: torch.Tensor | None = None) -> torch.Tensor:
         """The noise prediction for this step: the UNet's output, exact on full steps."""
-        weights = next(self.unet.parameters())
-        if weights.device != sample.device:
-            raise InputError(f"feature caching runs the UNet's blocks directly and needs its weights on {sample.device} "
-                             f"(they are on {weights.device}): it does not combine with model CPU offload")
-        if self._step % self.interval == 0 or self._deep is None or self._deep.shape[0] != sample.shape[0]:
+        if self._step % self.interval == 0 or self._deep is None:
+            weights = next(self.unet.parameters())  # checked on full steps only: the first call is one
+            if weights.device != sample.device:
+                raise InputError(f"feature caching runs the UNet's blocks directly and needs its weights on "
+                                 f"{sample.device} (they are on {weights.device}): it does not combine with model "
+                                 f"CPU offload")
             noise, deep = self._full(sample, timestep, encoder_hidden_states, down_block_additional_residuals,
                                      mid_block_additional_residual)
             self._deep = deep.clone()  # a compiled pass may reuse its output buffers at its next call
