@@ -39,3 +39,13 @@ def test_class_probe_reads_its_pictures_and_writes_the_grid(tmp_path):
 def test_class_probe_asks_with_the_class_word_alone():
     out = _run("toy_base_classes.py", str(BASE), "--class-only", "3", "--seeds", "1")
     assert "10 pictures, 'a {class}' x 3, 1 seeds" in out and "class read as named: " in out
+
+
+def test_caption_use_probe_finds_the_colour_used_and_a_wrong_one_costly():
+    out = _run("toy_caption_use.py", str(BASE), "--photos", "4", "--repeats", "1", "--batch", "4")
+    rows = {line.split("|")[1].strip(): line.strip(" |").split("|")[1:] for line in out.splitlines()
+            if line.startswith("| ") and "---" not in line}
+    assert set(rows) == {"attribute", "class_name", "colour", "accent", "pattern", "finish", "scene", "empty"}
+    middle = rows["colour"][1].split("/")[0]  # t 250-499, subject pixels: "+0.474 ± 0.024"
+    assert float(middle.split("±")[0]) > 0.1, rows["colour"]
+    assert "loss with the true caption, t 750-999" in out

@@ -93,6 +93,53 @@ def test_subject_weighted_loss_equals_the_plain_loss_under_uniform_weights(tiny_
     assert torch.allclose(plain, weighted, atol=1e-6)
 
 
+def test_min_snr_weights_count_only_the_nearly_clean_timesteps_less():
+    from blip_diffusion.training.diffusion import min_snr_weights, training_scheduler
+
+    scheduler = training_scheduler()
+    timesteps = torch.arange(1000)
+    weights = min_snr_weights(scheduler, timesteps, 5.0)
+    abar = scheduler.alphas_cumprod
+    snr = abar / (1 - abar)
+    assert torch.allclose(weights, torch.where(snr > 5, 5 / snr, torch.ones_like(snr)))
+    assert weights[0] < 0.01 and weights[-1] == 1 and bool((weights.diff() >= 0).all())
+
+
+def test_min_snr_loss_weighs_each_sample_by_its_timestep(tiny_base, tmp_path):
+    from blip_diffusion.training.diffusion import min_snr_weights
+
+    _, encoded = _encoded(tiny_base, tmp_path / "encoded.safetensors", count=4)
+    task = UnetTask(unet_config(tiny_base_config("unused").unet, 32, 4, 8), encoded, 0.0, 0.0, 0, CPU, False)
+    batch = fixed_batch(task, 4)
+    latents, states = batch["latents"], batch["states"].float()
+    torch.manual_seed(13)
+    plain = denoising_loss(task.unet, task.scheduler, latents, states)
+    torch.manual_seed(13)
+    assert torch.allclose(denoising_loss(task.unet, task.scheduler, latents, states, snr_gamma=1e9), plain, atol=1e-6)
+
+    torch.manual_seed(13)  # the same draws as denoising_loss makes: noise, then timesteps
+    noise = torch.randn(latents.shape)
+    timesteps = torch.randint(0, 1000, (4,))
+    with torch.no_grad():
+        prediction = task.unet(task.scheduler.add_noise(latents, noise, timesteps), timesteps, states).sample
+    per_sample = (prediction - noise).pow(2).mean(dim=(1, 2, 3))
+    expected = (per_sample * min_snr_weights(task.scheduler, timesteps, 5.0)).mean()
+    torch.manual_seed(13)
+    with torch.no_grad():
+        weighted = denoising_loss(task.unet, task.scheduler, latents, states, snr_gamma=5.0)
+    assert torch.allclose(weighted, expected, rtol=1e-5)
+    assert weighted < plain  # seed 13 draws t = 45 (SNR above 5): that sample counts less
+
+
+def test_a_negative_snr_gamma_is_refused():
+    import pytest
+
+    from blip_diffusion.errors import InputError
+
+    with pytest.raises(InputError, match="unet.snr_gamma must be 0"):
+        tiny_base_config("unused", extra=("unet.snr_gamma=-1",))
+
+
 def test_base_model_loads_as_a_diffusers_pipeline(tiny_base):
     from diffusers import DiffusionPipeline
 

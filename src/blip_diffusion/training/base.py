@@ -76,6 +76,7 @@ class UnetPart:
     caption_dropout: float = 0.1
     photos: int = 20000  # training photos, encoded once (OUT/unet/encoded.safetensors) and seen in seeded epochs
     subject_loss_weight: float = 0.0  # extra loss weight on the subject's latent pixels (see UnetTask)
+    snr_gamma: float = 0.0  # Min-SNR loss weighting (training.diffusion.denoising_loss); 0: uniform
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +96,8 @@ class BaseConfig:
             raise InputError(f"parts: unknown part(s) {', '.join(unknown)}; valid parts: {', '.join(PARTS)}")
         if self.unet.photos < 1:
             raise InputError(f"unet.photos must be at least 1, got {self.unet.photos}")
+        if self.unet.snr_gamma < 0:
+            raise InputError(f"unet.snr_gamma must be 0 (off) or positive, got {self.unet.snr_gamma}")
         attention, levels = self.unet.attention, len(self.unet.block_out_channels)
         if attention and len(attention) != levels:
             raise InputError(f"unet.attention: expected {levels} values (one per level of unet.block_out_channels), "
@@ -191,7 +194,8 @@ def _train_unet(config: BaseConfig, out: Path, settings: dict, resume: bool) -> 
     def make_task(device: torch.device, dtype: torch.dtype) -> UnetTask:
         encoded = encode_captions(data, part.photos, parts, out / "unet" / ENCODED_FILE, device)
         return UnetTask(cfg, encoded, part.caption_dropout, part.subject_loss_weight, run.seed, device,
-                        run.gradient_checkpointing, lambda unet, folder: export_base(unet, vae, clip_dir, folder))
+                        run.gradient_checkpointing, lambda unet, folder: export_base(unet, vae, clip_dir, folder),
+                        part.snr_gamma)
 
     loop.train(make_task, run, out / "unet", settings, _resuming(resume, out / "unet"), name="base-unet",
                export_dir=out / "model")

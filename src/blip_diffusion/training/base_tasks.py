@@ -207,13 +207,14 @@ class UnetTask:
 
     def __init__(self, config: dict[str, Any], encoded: EncodedCaptions, caption_dropout: float,
                  subject_loss_weight: float, seed: int, device: torch.device, gradient_checkpointing: bool,
-                 export: Any = None):
+                 export: Any = None, snr_gamma: float = 0.0):
         self.unet = UNet2DConditionModel.from_config(config).to(device)
         if gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
         self.encoded, self.data = encoded, Shuffled(encoded, seed)
         self.scheduler = training_scheduler()
         self.caption_dropout, self.subject_loss_weight, self.device = caption_dropout, subject_loss_weight, device
+        self.snr_gamma = snr_gamma
         self.exporter = export
 
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -231,7 +232,7 @@ class UnetTask:
         cond = torch.where(dropped[:, None, None], self.encoded.empty.to(self.device), states)
         latents = batch["latents"].to(self.device)
         weight = subject_weights(batch["subject"].to(self.device), latents.shape[-2:], self.subject_loss_weight)
-        return denoising_loss(self.unet, self.scheduler, latents, cond, weight), {}
+        return denoising_loss(self.unet, self.scheduler, latents, cond, weight, self.snr_gamma), {}
 
     def export(self, out: Path) -> None:
         self.exporter(self.unet, out)

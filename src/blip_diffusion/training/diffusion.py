@@ -53,19 +53,31 @@ def encode_latents(vae: AutoencoderKL, pixels: torch.Tensor) -> torch.Tensor:
 
 
 def denoising_loss(unet: UNet2DConditionModel, scheduler: DDPMScheduler, latents: torch.Tensor,
-                   cond: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+                   cond: torch.Tensor, weight: torch.Tensor | None = None, snr_gamma: float = 0.0) -> torch.Tensor:
     """Epsilon MSE for latents (B, C, h, w) and conditioning (B, L, D); noise and timesteps from the
     global torch RNG (reseeded each step by the loop). ``weight`` (B, 1, h, w), if given, weighs each
-    latent pixel (the mean is taken over the weights, so the loss keeps its scale)."""
+    latent pixel (the mean is taken over the weights, so the loss keeps its scale). ``snr_gamma`` > 0
+    weighs each sample by ``min(SNR_t, gamma) / SNR_t`` (Min-SNR, arXiv 2303.09556): the nearly clean
+    timesteps, whose noise is hard to tell and whose gradients pull against the noisy ones, count less."""
     noise = torch.randn(latents.shape, device=latents.device, dtype=torch.float32).to(latents.dtype)
     steps = scheduler.config.num_train_timesteps
     timesteps = torch.randint(0, steps, (latents.shape[0],), device="cpu").to(latents.device)
     noisy = scheduler.add_noise(latents, noise, timesteps)
     prediction = unet(noisy, timesteps, encoder_hidden_states=cond).sample
-    if weight is None:
+    if weight is None and not snr_gamma:
         return F.mse_loss(prediction.float(), noise.float())
     squared = (prediction.float() - noise.float()).pow(2).mean(dim=1, keepdim=True)
-    return (squared * weight).sum() / weight.expand_as(squared).sum()
+    weight = torch.ones_like(squared) if weight is None else weight.expand_as(squared)
+    if snr_gamma:
+        squared = squared * min_snr_weights(scheduler, timesteps, snr_gamma)[:, None, None, None]
+    return (squared * weight).sum() / weight.sum()
+
+
+def min_snr_weights(scheduler: DDPMScheduler, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Per-sample Min-SNR weights ``min(SNR_t, gamma) / SNR_t`` for epsilon prediction (1 where SNR <= gamma)."""
+    abar = scheduler.alphas_cumprod.to(timesteps.device)[timesteps].float()
+    snr = abar / (1 - abar)
+    return snr.clamp(max=gamma) / snr
 
 
 def drop_captions(ids: torch.Tensor, tokenizer: Any, probability: float) -> torch.Tensor:
