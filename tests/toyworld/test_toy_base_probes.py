@@ -49,3 +49,14 @@ def test_caption_use_probe_finds_the_colour_used_and_a_wrong_one_costly():
     middle = rows["colour"][1].split("/")[0]  # t 250-499, subject pixels: "+0.474 ± 0.024"
     assert float(middle.split("±")[0]) > 0.1, rows["colour"]
     assert "loss with the true caption, t 750-999" in out
+
+
+def test_subject_probe_reads_the_class_word_from_the_embeddings():
+    model = ROOT / "assets" / "models" / "toy" / "blip-diffusion"
+    out = _run("toy_subject_probe.py", str(model), "--train", "600", "--test", "50")
+    rows = {line.split("|")[1].strip().split(" ")[0]: [float(c) for c in line.strip(" |").split("|")[1:]]
+            for line in out.splitlines() if line.startswith("| ") and "---" not in line and "chance" not in line}
+    assert set(rows) == {"class_name", "colour", "accent", "pattern", "finish"}
+    assert all(0.0 <= value <= 1.0 for row in rows.values() for value in row)
+    # the Q-Former is given the class word: its embeddings must carry it, the pooled picture need not
+    assert rows["class_name"][2] > 0.6 > rows["class_name"][1], rows["class_name"]
