@@ -55,7 +55,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=4, help="noise draws per photo and band")
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
-    torch.set_grad_enabled(False)
     pipe = StableDiffusionPipeline.from_pretrained(args.model, safety_checker=None, requires_safety_checker=False)
     unet, vae, text_encoder, tokenizer = pipe.unet.eval(), pipe.vae.eval(), pipe.text_encoder.eval(), pipe.tokenizer
     scheduler = training_scheduler(dict(pipe.scheduler.config))

@@ -10,8 +10,8 @@ image encoder's features, averaged over its tokens, and (2) the subject embeddin
 and the embeddings' accuracy on fresh photos of training subjects (the combinations the encoder was
 trained on). Where (1) is high and (2) low, the Q-Former loses the attribute; where both are low,
 the image encoder never had it; where (2) is far above on training subjects, the encoder learned
-the subjects it saw rather than their attributes. The Q-Former is given the true class word, as at generation, so its
-class reading is not a test of the picture.
+the subjects it saw rather than their attributes. The Q-Former is given the true class word, as at
+generation, so its class reading is not a test of the picture.
 """
 
 from __future__ import annotations

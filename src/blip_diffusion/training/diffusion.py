@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, PNDMScheduler, UNet2DConditionModel
+from diffusers.training_utils import compute_snr
 
 TRAIN_NOISE = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
                "num_train_timesteps": 1000, "prediction_type": "epsilon"}
@@ -75,8 +76,7 @@ def denoising_loss(unet: UNet2DConditionModel, scheduler: DDPMScheduler, latents
 
 def min_snr_weights(scheduler: DDPMScheduler, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
     """Per-sample Min-SNR weights ``min(SNR_t, gamma) / SNR_t`` for epsilon prediction (1 where SNR <= gamma)."""
-    abar = scheduler.alphas_cumprod.to(timesteps.device)[timesteps].float()
-    snr = abar / (1 - abar)
+    snr = compute_snr(scheduler, timesteps)
     return snr.clamp(max=gamma) / snr
 
 
