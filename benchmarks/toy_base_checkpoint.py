@@ -37,7 +37,11 @@ def main() -> None:
     size = config.data.resolution // 2 ** (len(vae.config.block_out_channels) - 1)
     unet = UNet2DConditionModel.from_config(unet_config(config.unet, hidden, vae.config.latent_channels, size))
     unet.load_state_dict(load_file(checkpoints[-1] / "model.safetensors"))
-    export_base(unet, vae, run / "clip" / "model", args.out)
+    text_encoder = None
+    if config.unet.train_text_encoder:  # accelerate numbers the trained modules in the task's order
+        text_encoder = load_text_encoder(run / "clip" / "model")
+        text_encoder.load_state_dict(load_file(checkpoints[-1] / "model_1.safetensors"))
+    export_base(unet, vae, run / "clip" / "model", args.out, text_encoder)
     print(f"{checkpoints[-1].name} -> {args.out}")
 
 

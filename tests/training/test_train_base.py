@@ -239,3 +239,75 @@ def test_a_checkpoint_exports_as_the_base_model_the_run_ends_with(tiny_base, tmp
     exported = UNet2DConditionModel.from_pretrained(tmp_path / "model" / "unet").state_dict()
     final = UNet2DConditionModel.from_pretrained(tiny_base / "unet").state_dict()
     assert exported.keys() == final.keys() and all(torch.equal(exported[k], final[k]) for k in final)
+
+
+def test_an_encoded_file_without_token_ids_is_encoded_again(tiny_base, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    path = tmp_path / "encoded.safetensors"
+    _, encoded = _encoded(tiny_base, path)
+    older = {k: v for k, v in load_file(path).items() if k not in ("ids", "empty_ids")}  # as an older version wrote it
+    save_file(older, path)
+    _, again = _encoded(tiny_base, path)
+    assert torch.equal(again.tensors["ids"], encoded.tensors["ids"])
+    assert "ids" in load_file(path)
+
+
+def test_a_text_encoder_trained_with_the_unet_reads_the_token_ids(tiny_base, tmp_path):
+    _, encoded = _encoded(tiny_base, tmp_path / "encoded.safetensors")
+    clip_dir = tiny_base.parent / "clip" / "model"
+    cfg = unet_config(tiny_base_config("unused").unet, 32, 4, 8)
+    torch.manual_seed(0)
+    task = UnetTask(cfg, encoded, 0.0, 0.0, 0, CPU, False, text_encoder=load_text_encoder(clip_dir))
+    assert list(task.modules()) == ["unet", "text_encoder"]
+    batch = fixed_batch(task, 4)
+    other_states = {**batch, "states": torch.randn_like(batch["states"].float())}
+    other_ids = {**batch, "ids": batch["ids"].flip(0)}
+    losses = []
+    for changed in (batch, other_states, other_ids):
+        torch.manual_seed(1)
+        losses.append(task.loss(changed)[0])
+    assert losses[1] == losses[0] and losses[2] != losses[0]  # the captions' ids count, the frozen states do not
+    losses[0].backward()
+    assert all(p.grad is not None for p in task.text_encoder.parameters() if p.requires_grad)
+
+    task.caption_dropout = 1.0  # every caption dropped: the empty text's ids, whatever the captions
+    torch.manual_seed(1)
+    dropped = task.loss(batch)[0]
+    torch.manual_seed(1)
+    assert task.loss(other_ids)[0] == dropped
+
+
+def test_a_base_run_with_a_trained_text_encoder_exports_it(tiny_base, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from diffusers import DiffusionPipeline
+    from transformers import CLIPTextModel
+
+    from blip_diffusion.training.base import train_base
+
+    from .conftest import TINY_UNET, TINY_VAE
+
+    for part in ("clip", "vae"):
+        shutil.copytree(tiny_base.parent / part / "model", tmp_path / "run" / part / "model")
+    torch.manual_seed(0)
+    model = train_base(tiny_base_config(tmp_path / "run", extra=("unet.train_text_encoder=true",)))
+    exported = CLIPTextModel.from_pretrained(model / "text_encoder").state_dict()
+    frozen = CLIPTextModel.from_pretrained(tiny_base / "text_encoder").state_dict()
+    assert exported.keys() == frozen.keys()
+    assert not all(torch.equal(exported[k], frozen[k]) for k in frozen)  # trained, not the CLIP's tower
+    pipe = DiffusionPipeline.from_pretrained(model)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe("a red star", num_inference_steps=2, height=32, width=32, output_type="np").images.shape == (1, 32, 32, 3)
+
+    (tmp_path / "run.toml").write_text("[data]\nresolution = 32\n")
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "toy_base_checkpoint.py"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "run.toml"), str(tmp_path / "probe"),
+                           f"out={tmp_path / 'run'}", "unet.train_text_encoder=true", *TINY_VAE, *TINY_UNET],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    probe = CLIPTextModel.from_pretrained(tmp_path / "probe" / "text_encoder").state_dict()
+    assert all(torch.equal(probe[k], exported[k]) for k in exported)

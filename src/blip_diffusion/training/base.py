@@ -77,6 +77,7 @@ class UnetPart:
     photos: int = 20000  # training photos, encoded once (OUT/unet/encoded.safetensors) and seen in seeded epochs
     subject_loss_weight: float = 0.0  # extra loss weight on the subject's latent pixels (see UnetTask)
     snr_gamma: float = 0.0  # Min-SNR loss weighting (training.diffusion.denoising_loss); 0: uniform
+    train_text_encoder: bool = False  # train the CLIP text tower with the UNet (GLIDE) instead of freezing it (SD)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,15 +195,18 @@ def _train_unet(config: BaseConfig, out: Path, settings: dict, resume: bool) -> 
     def make_task(device: torch.device, dtype: torch.dtype) -> UnetTask:
         encoded = encode_captions(data, part.photos, parts, out / "unet" / ENCODED_FILE, device)
         return UnetTask(cfg, encoded, part.caption_dropout, part.subject_loss_weight, run.seed, device,
-                        run.gradient_checkpointing, lambda unet, folder: export_base(unet, vae, clip_dir, folder),
-                        part.snr_gamma)
+                        run.gradient_checkpointing,
+                        lambda unet, folder, trained_text: export_base(unet, vae, clip_dir, folder, trained_text),
+                        part.snr_gamma, load_text_encoder(clip_dir) if part.train_text_encoder else None)
 
     loop.train(make_task, run, out / "unet", settings, _resuming(resume, out / "unet"), name="base-unet",
                export_dir=out / "model")
 
 
-def export_base(unet: UNet2DConditionModel, vae: AutoencoderKL, clip_dir: Path, out: Path) -> None:
-    """Write the base model: a StableDiffusionPipeline folder plus the whole CLIP under ``clip/``."""
+def export_base(unet: UNet2DConditionModel, vae: AutoencoderKL, clip_dir: Path, out: Path,
+                trained_text_encoder: ContextCLIPTextModel | None = None) -> None:
+    """Write the base model: a StableDiffusionPipeline folder plus the whole CLIP under ``clip/``. The text
+    encoder is ``trained_text_encoder`` where one was trained with the UNet, else the CLIP's text tower."""
     tokenizer = CLIPTokenizer.from_pretrained(clip_dir)
     config = CLIPModel.from_pretrained(clip_dir).config.text_config
     text_encoder = CLIPTextModel(config)  # a placeholder: rewritten below in SD1.5's key layout
@@ -211,7 +215,9 @@ def export_base(unet: UNet2DConditionModel, vae: AutoencoderKL, clip_dir: Path, 
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     with atomic_path(out) as tmp:
         pipe.save_pretrained(tmp, safe_serialization=True)
-        save_text_encoder(load_text_encoder(clip_dir), tmp / "text_encoder")
+        trained = trained_text_encoder is not None
+        save_text_encoder(extract_model_from_parallel(trained_text_encoder) if trained else load_text_encoder(clip_dir),
+                          tmp / "text_encoder")
         shutil.copytree(clip_dir, tmp / CLIP_FOLDER)
 
 

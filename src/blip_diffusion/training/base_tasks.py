@@ -159,14 +159,15 @@ class EncodedCaptions(Dataset):
     would otherwise repeat, about half of a toy step on a CPU).
 
     Item ``i`` holds ``latents`` (C, h, w), the posterior mean scaled as the UNet sees it; ``states``
-    (L, D), the text encoder's output for the caption (stored as float16); and ``subject`` (1, h, w),
-    the subject's coverage averaged to latent size. ``empty`` (L, D) is the output for the empty text
+    (L, D), the text encoder's output for the caption (stored as float16); ``ids`` (L,), the caption's
+    token ids (for a text encoder trained with the UNet); and ``subject`` (1, h, w), the subject's
+    coverage averaged to latent size. ``empty`` (L, D) and ``empty_ids`` (L,) are the empty text's
     (classifier-free guidance's unconditional input).
     """
 
     def __init__(self, tensors: dict[str, torch.Tensor]):
-        self.empty = tensors["empty"].float()
-        self.tensors = {key: tensors[key] for key in ("latents", "states", "subject")}
+        self.empty, self.empty_ids = tensors["empty"].float(), tensors["empty_ids"].long()
+        self.tensors = {key: tensors[key] for key in ("latents", "states", "ids", "subject")}
 
     def __len__(self) -> int:
         return len(self.tensors["latents"])
@@ -182,18 +183,25 @@ def encode_captions(data: ToyCaptions, count: int, parts: dict[str, Any], path: 
     ``path`` (written atomically) and read back from there when it holds as many."""
     text_encoder, vae, tokenizer = (parts.get(name) for name in ("text_encoder", "vae", "tokenizer"))
 
-    def states(captions: list[str]) -> torch.Tensor:
-        ids = tokenizer(captions, padding="max_length", truncation=True, return_tensors="pt").input_ids
-        return text_encoder.to(device).eval()(ids.to(device)).last_hidden_state.half().cpu()
+    def token_ids(captions: list[str]) -> torch.Tensor:
+        return tokenizer(captions, padding="max_length", truncation=True, return_tensors="pt").input_ids.int()
+
+    def states(ids: torch.Tensor) -> torch.Tensor:
+        return text_encoder.to(device).eval()(ids.long().to(device)).last_hidden_state.half().cpu()
 
     def encode(positions: range) -> dict[str, torch.Tensor]:
         items = [data[i] for i in positions]
         latents = latent_means(vae.to(device).eval(), unit_pixels([i["image"] for i in items]))
         alpha = torch.from_numpy(np.stack([i["alpha"] for i in items]))[:, None]
-        return {"latents": latents, "states": states([i["caption"] for i in items]),
+        ids = token_ids([i["caption"] for i in items])
+        return {"latents": latents, "states": states(ids), "ids": ids,
                 "subject": F.adaptive_avg_pool2d(alpha, latents.shape[-2:])}
 
-    tensors = encoded_once(path, count, encode, lambda: {"empty": states([""])[0]}, batch_size, "encoding photos")
+    def empty() -> dict[str, torch.Tensor]:
+        ids = token_ids([""])
+        return {"empty": states(ids)[0], "empty_ids": ids[0]}
+
+    tensors = encoded_once(path, count, encode, empty, batch_size, "encoding photos", required=("ids", "empty_ids"))
     return EncodedCaptions(tensors)
 
 
@@ -203,14 +211,17 @@ class UnetTask:
 
     ``subject_loss_weight`` w weighs each latent pixel by ``1 + w * subject coverage``: the toy's subjects
     fill a tenth of a picture, and their attributes are what the later stages need the model to draw.
+    Given a ``text_encoder``, it is trained with the UNet from the captions' token ids (GLIDE's recipe)
+    instead of the frozen states being read.
     """
 
     def __init__(self, config: dict[str, Any], encoded: EncodedCaptions, caption_dropout: float,
                  subject_loss_weight: float, seed: int, device: torch.device, gradient_checkpointing: bool,
-                 export: Any = None, snr_gamma: float = 0.0):
+                 export: Any = None, snr_gamma: float = 0.0, text_encoder: ContextCLIPTextModel | None = None):
         self.unet = UNet2DConditionModel.from_config(config).to(device)
         if gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
+        self.text_encoder = text_encoder.to(device).requires_grad_(True) if text_encoder is not None else None
         self.encoded, self.data = encoded, Shuffled(encoded, seed)
         self.scheduler = training_scheduler()
         self.caption_dropout, self.subject_loss_weight, self.device = caption_dropout, subject_loss_weight, device
@@ -218,7 +229,10 @@ class UnetTask:
         self.exporter = export
 
     def modules(self) -> dict[str, torch.nn.Module]:
-        return {"unet": self.unet}
+        trained = {"unet": self.unet}
+        if self.text_encoder is not None:
+            trained["text_encoder"] = self.text_encoder
+        return trained
 
     def dataset(self) -> Shuffled:
         return self.data
@@ -227,12 +241,19 @@ class UnetTask:
         return {key: torch.stack([i[key] for i in items]) for key in items[0]}
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        states = batch["states"].to(self.device, torch.float32)
-        dropped = (torch.rand(len(states)) < self.caption_dropout).to(self.device)
-        cond = torch.where(dropped[:, None, None], self.encoded.empty.to(self.device), states)
         latents = batch["latents"].to(self.device)
+        dropped = (torch.rand(len(latents)) < self.caption_dropout).to(self.device)
+        cond = self.caption_states(batch, dropped)
         weight = subject_weights(batch["subject"].to(self.device), latents.shape[-2:], self.subject_loss_weight)
         return denoising_loss(self.unet, self.scheduler, latents, cond, weight, self.snr_gamma), {}
 
+    def caption_states(self, batch: dict[str, torch.Tensor], dropped: torch.Tensor) -> torch.Tensor:
+        """The UNet's text input: the captions' states, the empty text's where ``dropped``."""
+        if self.text_encoder is None:
+            states = batch["states"].to(self.device, torch.float32)
+            return torch.where(dropped[:, None, None], self.encoded.empty.to(self.device), states)
+        ids = torch.where(dropped[:, None], self.encoded.empty_ids.to(self.device), batch["ids"].to(self.device).long())
+        return self.text_encoder(ids).last_hidden_state
+
     def export(self, out: Path) -> None:
-        self.exporter(self.unet, out)
+        self.exporter(self.unet, out, self.text_encoder)

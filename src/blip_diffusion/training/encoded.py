@@ -14,12 +14,13 @@ from blip_diffusion.utils.atomic import atomic_path
 
 def encoded_once(path: Path, count: int, encode: Callable[[range], dict[str, torch.Tensor]],
                  extra: Callable[[], dict[str, torch.Tensor]] = dict, batch_size: int = 64,
-                 desc: str = "encoding") -> dict[str, torch.Tensor]:
+                 desc: str = "encoding", required: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
     """Per-position tensors for positions 0..count-1, read from ``path`` when its ``latents`` hold ``count``
-    rows; else ``encode(positions)`` per batch, concatenated, joined by ``extra()`` and written atomically."""
+    rows and it has every ``required`` key (a file from an older version may lack one); else
+    ``encode(positions)`` per batch, concatenated, joined by ``extra()`` and written atomically."""
     if path.is_file():
         tensors = load_file(path)
-        if len(tensors["latents"]) == count:
+        if len(tensors["latents"]) == count and all(key in tensors for key in required):
             return tensors
     chunks = [encode(range(first, min(count, first + batch_size)))
               for first in tqdm(range(0, count, batch_size), desc=desc, dynamic_ncols=True)]
