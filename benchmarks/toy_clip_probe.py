@@ -11,6 +11,10 @@ Two readings on held-out subjects' photos (never seen in training):
   for captions that differ only in one attribute: the variance across its values, summed over
   channels and over the 77 positions, as a share of the states' total energy. It says how loudly the
   text conditioning carries each attribute.
+- **image-tower probe**: a ridge classifier per attribute on the vision tower's features at the layer
+  stage 1 reads (the last one dropped), its class token joined to the mean of its patch tokens, fitted
+  on ``--fit`` photos of training subjects. It says what the image encoder of stages 1 and 2 can hand
+  the Q-Former at all, caption or no caption.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import argparse
 
 import numpy as np
 import torch
+from toy_subject_probe import ridge_accuracy
 from transformers import CLIPModel, CLIPTokenizer
 
 from blip_diffusion.toyworld.photos import Photo, random_photo
@@ -36,17 +41,36 @@ def variants(photo: Photo, attribute: str) -> list[str]:
     return [photo.caption, *(photo.caption_with(attribute, v) for v in vocabulary if v != true)]
 
 
+def value_index(photo: Photo, attribute: str) -> int:
+    if attribute == "scene":
+        return SCENE_NAMES.index(photo.scene)
+    return VOCABULARIES[attribute].index(getattr(photo.subject, attribute))
+
+
+def tower_features(model: CLIPModel, photos: list[Photo], batch: int = 100) -> torch.Tensor:
+    """Class token and mean patch token of the penultimate layer (stage 1's image encoder), (N, 2W)."""
+    chunks = []
+    for start in range(0, len(photos), batch):
+        pixels = clip_pixels([p.image for p in photos[start:start + batch]], model.config.vision_config.image_size)
+        hidden = model.vision_model(pixel_values=pixels, output_hidden_states=True).hidden_states[-2]
+        chunks.append(torch.cat([hidden[:, 0], hidden[:, 1:].mean(dim=1)], dim=1))
+    return torch.cat(chunks)
+
+
 @torch.no_grad()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("clip", help="a CLIPModel folder (a base model's clip/)")
     parser.add_argument("--photos", type=int, default=500)
+    parser.add_argument("--fit", type=int, default=1500, help="photos of training subjects for the image-tower probe")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     model, tokenizer = CLIPModel.from_pretrained(args.clip).eval(), CLIPTokenizer.from_pretrained(args.clip)
     rng = np.random.default_rng(args.seed)
     size = model.config.vision_config.image_size
     sample = [random_photo(rng, random_subject(rng, held_out=True), size) for _ in range(args.photos)]
+    fit = [random_photo(rng, random_subject(rng, held_out=False), size) for _ in range(args.fit)]
+    fit_features, sample_features = tower_features(model, fit), tower_features(model, sample)
 
     def text_states(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         ids = tokenizer(texts, padding="max_length", truncation=True, return_tensors="pt").input_ids
@@ -57,9 +81,9 @@ def main() -> None:
     pixels = clip_pixels([p.image for p in sample], size)
     images = model.visual_projection(model.vision_model(pixel_values=pixels).pooler_output)
     images = images / images.norm(dim=-1, keepdim=True)
-    print(f"{args.clip}: {args.photos} held-out photos")
-    print("| attribute | values | swap retrieval | chance | text-state spread |")
-    print("|---|---|---|---|---|")
+    print(f"{args.clip}: {args.photos} held-out photos (image-tower probe fitted on {args.fit} others)")
+    print("| attribute | values | swap retrieval | chance | text-state spread | image-tower probe |")
+    print("|---|---|---|---|---|---|")
     for attribute in ATTRIBUTES:
         hits, spread, energy = 0, 0.0, 0.0
         for photo, image in zip(sample, images, strict=True):
@@ -69,7 +93,10 @@ def main() -> None:
             spread += states.var(dim=0).sum().item()
             energy += states.pow(2).mean(dim=0).sum().item()
         values = len(variants(sample[0], attribute))
-        print(f"| {attribute} | {values} | {hits / len(sample):.3f} | {1 / values:.3f} | {spread / energy:.4f} |")
+        probe = ridge_accuracy(fit_features, np.array([value_index(p, attribute) for p in fit]), sample_features,
+                               np.array([value_index(p, attribute) for p in sample]), values)
+        print(f"| {attribute} | {values} | {hits / len(sample):.3f} | {1 / values:.3f} | {spread / energy:.4f} "
+              f"| {probe:.3f} |")
 
 
 if __name__ == "__main__":

@@ -21,13 +21,15 @@ def _run(script: str, *args: str) -> str:
 
 
 def test_clip_probe_reads_every_attribute():
-    out = _run("toy_clip_probe.py", str(BASE / "clip"), "--photos", "4")
+    out = _run("toy_clip_probe.py", str(BASE / "clip"), "--photos", "20", "--fit", "200")
     rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ") and "---" not in line}
     assert set(rows) == {"attribute", "class_name", "colour", "accent", "pattern", "finish", "scene"}
     for name, line in rows.items():
         if name != "attribute":
-            retrieval, chance, spread = (float(cell) for cell in line.strip(" |").split("|")[2:5])
+            retrieval, chance, spread, probe = (float(cell) for cell in line.strip(" |").split("|")[2:6])
             assert 0.0 <= retrieval <= 1.0 and 0.0 < chance < 1.0 and 0.0 <= spread <= 1.0, line
+            assert 0.0 <= probe <= 1.0, line
+    assert float(rows["scene"].strip(" |").split("|")[5]) > 0.5  # the scene fills the picture: any tower sees it
 
 
 def test_class_probe_reads_its_pictures_and_writes_the_grid(tmp_path):
