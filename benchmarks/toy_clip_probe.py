@@ -12,9 +12,9 @@ Two readings on held-out subjects' photos (never seen in training):
   channels and over the 77 positions, as a share of the states' total energy. It says how loudly the
   text conditioning carries each attribute.
 - **image-tower probe**: a ridge classifier per attribute on the vision tower's features at the layer
-  stage 1 reads (the last one dropped), its class token joined to the mean of its patch tokens, fitted
-  on ``--fit`` photos of training subjects. It says what the image encoder of stages 1 and 2 can hand
-  the Q-Former at all, caption or no caption.
+  stage 1 reads (``--layer -2``: the last one dropped), its class token joined to the mean of its patch
+  tokens, fitted on ``--fit`` photos of training subjects. It says what the image encoder of stages 1
+  and 2 can hand the Q-Former at all, caption or no caption.
 """
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ def value_index(photo: Photo, attribute: str) -> int:
     return VOCABULARIES[attribute].index(getattr(photo.subject, attribute))
 
 
-def tower_features(model: CLIPModel, photos: list[Photo], batch: int = 100) -> torch.Tensor:
-    """Class token and mean patch token of the penultimate layer (stage 1's image encoder), (N, 2W)."""
+def tower_features(model: CLIPModel, photos: list[Photo], layer: int, batch: int = 100) -> torch.Tensor:
+    """Class token and mean patch token of the vision tower's hidden states ``layer`` (0: the embeddings), (N, 2W)."""
     chunks = []
     for start in range(0, len(photos), batch):
         pixels = clip_pixels([p.image for p in photos[start:start + batch]], model.config.vision_config.image_size)
-        hidden = model.vision_model(pixel_values=pixels, output_hidden_states=True).hidden_states[-2]
+        hidden = model.vision_model(pixel_values=pixels, output_hidden_states=True).hidden_states[layer]
         chunks.append(torch.cat([hidden[:, 0], hidden[:, 1:].mean(dim=1)], dim=1))
     return torch.cat(chunks)
 
@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("clip", help="a CLIPModel folder (a base model's clip/)")
     parser.add_argument("--photos", type=int, default=500)
     parser.add_argument("--fit", type=int, default=1500, help="photos of training subjects for the image-tower probe")
+    parser.add_argument("--layer", type=int, default=-2,
+                        help="vision hidden states the image-tower probe reads (-2: stage 1's, -1: the last)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     model, tokenizer = CLIPModel.from_pretrained(args.clip).eval(), CLIPTokenizer.from_pretrained(args.clip)
@@ -70,7 +72,7 @@ def main() -> None:
     size = model.config.vision_config.image_size
     sample = [random_photo(rng, random_subject(rng, held_out=True), size) for _ in range(args.photos)]
     fit = [random_photo(rng, random_subject(rng, held_out=False), size) for _ in range(args.fit)]
-    fit_features, sample_features = tower_features(model, fit), tower_features(model, sample)
+    fit_features, sample_features = (tower_features(model, photos, args.layer) for photos in (fit, sample))
 
     def text_states(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         ids = tokenizer(texts, padding="max_length", truncation=True, return_tensors="pt").input_ids
@@ -81,7 +83,8 @@ def main() -> None:
     pixels = clip_pixels([p.image for p in sample], size)
     images = model.visual_projection(model.vision_model(pixel_values=pixels).pooler_output)
     images = images / images.norm(dim=-1, keepdim=True)
-    print(f"{args.clip}: {args.photos} held-out photos (image-tower probe fitted on {args.fit} others)")
+    print(f"{args.clip}: {args.photos} held-out photos (image-tower probe: vision hidden states {args.layer}, "
+          f"fitted on {args.fit} others)")
     print("| attribute | values | swap retrieval | chance | text-state spread | image-tower probe |")
     print("|---|---|---|---|---|---|")
     for attribute in ATTRIBUTES:

@@ -21,7 +21,7 @@ def _run(script: str, *args: str) -> str:
 
 
 def test_clip_probe_reads_every_attribute():
-    out = _run("toy_clip_probe.py", str(BASE / "clip"), "--photos", "20", "--fit", "200")
+    out = _run("toy_clip_probe.py", str(BASE / "clip"), "--photos", "20", "--fit", "200", "--layer", "-1")
     rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ") and "---" not in line}
     assert set(rows) == {"attribute", "class_name", "colour", "accent", "pattern", "finish", "scene"}
     for name, line in rows.items():
