@@ -23,6 +23,7 @@ import argparse
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from toy_subject_probe import ridge_accuracy
 from transformers import CLIPModel, CLIPTokenizer
 
@@ -34,27 +35,36 @@ from blip_diffusion.training.data import clip_pixels
 ATTRIBUTES = (*IDENTITY_ATTRIBUTES, "scene")
 
 
+def values(photo: Photo, attribute: str) -> tuple[str, tuple[str, ...]]:
+    """The photo's value of ``attribute`` and every value it can take."""
+    if attribute == "scene":
+        return photo.scene, tuple(SCENE_NAMES)
+    return getattr(photo.subject, attribute), tuple(VOCABULARIES[attribute])
+
+
 def variants(photo: Photo, attribute: str) -> list[str]:
     """The photo's caption with ``attribute`` set to each value it can take (the true one first)."""
-    true = photo.scene if attribute == "scene" else getattr(photo.subject, attribute)
-    vocabulary = SCENE_NAMES if attribute == "scene" else VOCABULARIES[attribute]
+    true, vocabulary = values(photo, attribute)
     return [photo.caption, *(photo.caption_with(attribute, v) for v in vocabulary if v != true)]
 
 
 def value_index(photo: Photo, attribute: str) -> int:
-    if attribute == "scene":
-        return SCENE_NAMES.index(photo.scene)
-    return VOCABULARIES[attribute].index(getattr(photo.subject, attribute))
+    true, vocabulary = values(photo, attribute)
+    return vocabulary.index(true)
 
 
-def tower_features(model: CLIPModel, photos: list[Photo], layer: int, batch: int = 100) -> torch.Tensor:
-    """Class token and mean patch token of the vision tower's hidden states ``layer`` (0: the embeddings), (N, 2W)."""
-    chunks = []
+def tower_features(model: CLIPModel, photos: list[Photo], layer: int,
+                   batch: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass of the vision tower: (class token joined to the mean patch token of hidden states ``layer``
+    (0: the embeddings), (N, 2W); the normalized image embeddings, (N, P))."""
+    probed, embedded = [], []
     for start in range(0, len(photos), batch):
         pixels = clip_pixels([p.image for p in photos[start:start + batch]], model.config.vision_config.image_size)
-        hidden = model.vision_model(pixel_values=pixels, output_hidden_states=True).hidden_states[layer]
-        chunks.append(torch.cat([hidden[:, 0], hidden[:, 1:].mean(dim=1)], dim=1))
-    return torch.cat(chunks)
+        out = model.vision_model(pixel_values=pixels, output_hidden_states=True)
+        hidden = out.hidden_states[layer]
+        probed.append(torch.cat([hidden[:, 0], hidden[:, 1:].mean(dim=1)], dim=1))
+        embedded.append(F.normalize(model.visual_projection(out.pooler_output), dim=-1))
+    return torch.cat(probed), torch.cat(embedded)
 
 
 @torch.no_grad()
@@ -72,7 +82,8 @@ def main() -> None:
     size = model.config.vision_config.image_size
     sample = [random_photo(rng, random_subject(rng, held_out=True), size) for _ in range(args.photos)]
     fit = [random_photo(rng, random_subject(rng, held_out=False), size) for _ in range(args.fit)]
-    fit_features, sample_features = (tower_features(model, photos, args.layer) for photos in (fit, sample))
+    fit_features, _ = tower_features(model, fit, args.layer)
+    sample_features, images = tower_features(model, sample, args.layer)
 
     def text_states(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         ids = tokenizer(texts, padding="max_length", truncation=True, return_tensors="pt").input_ids
@@ -80,9 +91,6 @@ def main() -> None:
         embeds = model.text_projection(out.pooler_output)
         return out.last_hidden_state, embeds / embeds.norm(dim=-1, keepdim=True)
 
-    pixels = clip_pixels([p.image for p in sample], size)
-    images = model.visual_projection(model.vision_model(pixel_values=pixels).pooler_output)
-    images = images / images.norm(dim=-1, keepdim=True)
     print(f"{args.clip}: {args.photos} held-out photos (image-tower probe: vision hidden states {args.layer}, "
           f"fitted on {args.fit} others)")
     print("| attribute | values | swap retrieval | chance | text-state spread | image-tower probe |")
