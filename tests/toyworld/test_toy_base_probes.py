@@ -62,3 +62,18 @@ def test_subject_probe_reads_the_class_word_from_the_embeddings():
     assert all(0.0 <= value <= 1.0 for row in rows.values() for value in row)
     # the Q-Former is given the class word: its embeddings must carry it, the pooled picture need not
     assert rows["class_name"][2] > 0.6 > rows["class_name"][1], rows["class_name"]
+
+
+def _accuracies(out: str) -> dict[str, float]:
+    return {line.split("|")[1].strip(): float(line.strip(" |").split("|")[3]) for line in out.splitlines()
+            if line.startswith("| ") and "---" not in line and "chance" not in line}
+
+
+def test_vision_capacity_trains_a_tower_and_scores_every_attribute():
+    for tower in (["--tower", "vit", "--patch-size", "16"], ["--tower", "cnn", "--layers", "3"]):
+        out = _run("toy_vision_capacity.py", *tower, "--width", "32", "--steps", "12", "--batch-size", "16",
+                   "--test", "40")
+        accuracies = _accuracies(out)
+        assert set(accuracies) == {"class_name", "colour", "accent", "pattern", "finish", "scene"}, out
+        assert all(0.0 <= a <= 1.0 for a in accuracies.values()), out
+        assert "step 12: loss " in out and " s per step" in out, out

@@ -1,0 +1,120 @@
+"""Can a toy vision tower see a subject's class and pattern at all, when it is made to look?
+
+    .venv/bin/python benchmarks/toy_vision_capacity.py [--patch-size 8] [--width 64] [--layers 4] [--steps 400]
+    .venv/bin/python benchmarks/toy_vision_capacity.py --tower cnn [--width 64] [--layers 5]
+
+Trains a fresh CLIP vision tower of the given size (the toy base model's config otherwise,
+``training.base.clip_config``) with one linear head per identity attribute and the scene, by
+cross-entropy on fresh photos of training subjects, then prints each head's accuracy on photos of
+held-out subjects and the time per step. It separates two causes of a tower that reads the class at
+chance after contrastive training (``toy_clip_probe.py``'s image-tower probe): an architecture that
+cannot resolve a subject's outline, or an objective that never asks it to. ``--tower cnn`` trains a
+small convolutional network the same way instead (3x3 convolutions, every other one of stride 2,
+max-pooled), the kind of subject encoder the toy-model issue's calibration run used, as a reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from toy_clip_probe import ATTRIBUTES, value_index, values
+from transformers import CLIPTokenizer, CLIPVisionModel
+
+from blip_diffusion.toyworld.photos import Photo, random_photo
+from blip_diffusion.toyworld.subjects import random_subject
+from blip_diffusion.training.base import ClipPart, clip_config
+from blip_diffusion.training.data import clip_pixels
+
+TOKENIZER = "assets/models/toy/base/clip"
+
+
+def photos(rng: np.random.Generator, count: int, held_out: bool, size: int) -> list[Photo]:
+    return [random_photo(rng, random_subject(rng, held_out=held_out), size) for _ in range(count)]
+
+
+def labels(batch: list[Photo]) -> dict[str, torch.Tensor]:
+    return {a: torch.tensor([value_index(p, a) for p in batch]) for a in ATTRIBUTES}
+
+
+class PooledVit(torch.nn.Module):
+    """The toy base model's CLIP vision tower with the given size; its pooled class token."""
+
+    def __init__(self, patch_size: int, width: int, layers: int, resolution: int):
+        super().__init__()
+        part = ClipPart(vision_width=width, vision_layers=layers, patch_size=patch_size)
+        config = clip_config(part, CLIPTokenizer.from_pretrained(TOKENIZER), resolution).vision_config
+        self.tower = CLIPVisionModel(config)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.tower(pixel_values=pixels).pooler_output
+
+
+def small_cnn(width: int, layers: int) -> torch.nn.Sequential:
+    """``layers`` 3x3 convolutions of ``width`` channels (every other one of stride 2), max-pooled."""
+    blocks, channels = [], 3
+    for index in range(layers):
+        blocks += [torch.nn.Conv2d(channels, width, 3, stride=1 + index % 2, padding=1), torch.nn.GELU()]
+        channels = width
+    return torch.nn.Sequential(*blocks, torch.nn.AdaptiveMaxPool2d(1), torch.nn.Flatten())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tower", choices=("vit", "cnn"), default="vit")
+    parser.add_argument("--patch-size", type=int, default=8, help="ViT only")
+    parser.add_argument("--width", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--test", type=int, default=500, help="photos of held-out subjects scored")
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    if args.tower == "vit":
+        tower = PooledVit(args.patch_size, args.width, args.layers, args.resolution)
+        name = f"vision tower: patch {args.patch_size}, width {args.width}, {args.layers} layers"
+    else:
+        tower = small_cnn(args.width, args.layers)
+        name = f"small CNN: width {args.width}, {args.layers} layers"
+    sample = photos(rng, 1, False, args.resolution)[0]
+    heads = torch.nn.ModuleDict({a: torch.nn.Linear(args.width, len(values(sample, a)[1])) for a in ATTRIBUTES})
+    parameters = [*tower.parameters(), *heads.parameters()]
+    optimizer = torch.optim.AdamW(parameters, lr=args.learning_rate, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.learning_rate, total_steps=args.steps,
+                                                   pct_start=0.1)
+    print(f"{name}, "
+          f"{sum(p.numel() for p in tower.parameters()) / 1e6:.2f}M parameters; {args.steps} steps of {args.batch_size}")
+    start = time.perf_counter()
+    for step in range(1, args.steps + 1):
+        batch = photos(rng, args.batch_size, False, args.resolution)
+        pooled = tower(clip_pixels([p.image for p in batch], args.resolution))
+        truth = labels(batch)
+        loss = sum(F.cross_entropy(heads[a](pooled), truth[a]) for a in ATTRIBUTES)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if step % 100 == 0 or step == args.steps:
+            print(f"step {step}: loss {loss.item():.3f}, {(time.perf_counter() - start) / step:.2f} s per step", flush=True)
+    tower.eval()
+    test = photos(np.random.default_rng(args.seed + 1), args.test, True, args.resolution)
+    with torch.no_grad():
+        pooled = torch.cat([tower(clip_pixels([p.image for p in test[i:i + 100]], args.resolution))
+                            for i in range(0, len(test), 100)])
+    truth = labels(test)
+    print("| attribute | values | chance | held-out accuracy |\n|---|---|---|---|")
+    for a in ATTRIBUTES:
+        classes = len(values(test[0], a)[1])
+        accuracy = (heads[a](pooled).argmax(-1) == truth[a]).float().mean().item()
+        print(f"| {a} | {classes} | {1 / classes:.3f} | {accuracy:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
