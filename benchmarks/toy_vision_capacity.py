@@ -62,6 +62,17 @@ def small_cnn(width: int, layers: int) -> torch.nn.Sequential:
     return torch.nn.Sequential(*blocks, torch.nn.AdaptiveMaxPool2d(1), torch.nn.Flatten())
 
 
+@torch.no_grad()
+def held_out_accuracy(tower: torch.nn.Module, heads: torch.nn.ModuleDict, test: list[Photo],
+                      resolution: int) -> dict[str, float]:
+    tower.eval()
+    pooled = torch.cat([tower(clip_pixels([p.image for p in test[i:i + 100]], resolution))
+                        for i in range(0, len(test), 100)])
+    tower.train()
+    truth = labels(test)
+    return {a: (heads[a](pooled).argmax(-1) == truth[a]).float().mean().item() for a in ATTRIBUTES}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tower", choices=("vit", "cnn"), default="vit")
@@ -72,6 +83,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--test", type=int, default=500, help="photos of held-out subjects scored")
+    parser.add_argument("--eval-every", type=int, default=0, help="also score the held-out photos every N steps")
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -91,6 +103,7 @@ def main() -> None:
                                                    pct_start=0.1)
     print(f"{name}, "
           f"{sum(p.numel() for p in tower.parameters()) / 1e6:.2f}M parameters; {args.steps} steps of {args.batch_size}")
+    test = photos(np.random.default_rng(args.seed + 1), args.test, True, args.resolution)
     start = time.perf_counter()
     for step in range(1, args.steps + 1):
         batch = photos(rng, args.batch_size, False, args.resolution)
@@ -103,17 +116,14 @@ def main() -> None:
         schedule.step()
         if step % 100 == 0 or step == args.steps:
             print(f"step {step}: loss {loss.item():.3f}, {(time.perf_counter() - start) / step:.2f} s per step", flush=True)
-    tower.eval()
-    test = photos(np.random.default_rng(args.seed + 1), args.test, True, args.resolution)
-    with torch.no_grad():
-        pooled = torch.cat([tower(clip_pixels([p.image for p in test[i:i + 100]], args.resolution))
-                            for i in range(0, len(test), 100)])
-    truth = labels(test)
+        if args.eval_every and step % args.eval_every == 0 and step < args.steps:
+            scores = held_out_accuracy(tower, heads, test, args.resolution)
+            print(f"step {step}, held out: " + ", ".join(f"{a} {v:.3f}" for a, v in scores.items()), flush=True)
+    scores = held_out_accuracy(tower, heads, test, args.resolution)
     print("| attribute | values | chance | held-out accuracy |\n|---|---|---|---|")
     for a in ATTRIBUTES:
         classes = len(values(test[0], a)[1])
-        accuracy = (heads[a](pooled).argmax(-1) == truth[a]).float().mean().item()
-        print(f"| {a} | {classes} | {1 / classes:.3f} | {accuracy:.3f} |")
+        print(f"| {a} | {classes} | {1 / classes:.3f} | {scores[a]:.3f} |")
 
 
 if __name__ == "__main__":

@@ -72,8 +72,9 @@ def _accuracies(out: str) -> dict[str, float]:
 def test_vision_capacity_trains_a_tower_and_scores_every_attribute():
     for tower in (["--tower", "vit", "--patch-size", "16"], ["--tower", "cnn", "--layers", "3"]):
         out = _run("toy_vision_capacity.py", *tower, "--width", "32", "--steps", "12", "--batch-size", "16",
-                   "--test", "40")
+                   "--test", "40", "--eval-every", "6")
         accuracies = _accuracies(out)
         assert set(accuracies) == {"class_name", "colour", "accent", "pattern", "finish", "scene"}, out
         assert all(0.0 <= a <= 1.0 for a in accuracies.values()), out
         assert "step 12: loss " in out and " s per step" in out, out
+        assert "step 6, held out: class_name " in out and "step 12, held out" not in out, out
