@@ -42,6 +42,11 @@ def values(photo: Photo, attribute: str) -> tuple[str, tuple[str, ...]]:
     return getattr(photo.subject, attribute), tuple(VOCABULARIES[attribute])
 
 
+def photos(rng: np.random.Generator, count: int, held_out: bool, size: int) -> list[Photo]:
+    """``count`` photos of subjects drawn from ToyBench's side (``held_out``) or the training side."""
+    return [random_photo(rng, random_subject(rng, held_out=held_out), size) for _ in range(count)]
+
+
 def variants(photo: Photo, attribute: str) -> list[str]:
     """The photo's caption with ``attribute`` set to each value it can take (the true one first)."""
     true, vocabulary = values(photo, attribute)
@@ -80,8 +85,8 @@ def main() -> None:
     model, tokenizer = CLIPModel.from_pretrained(args.clip).eval(), CLIPTokenizer.from_pretrained(args.clip)
     rng = np.random.default_rng(args.seed)
     size = model.config.vision_config.image_size
-    sample = [random_photo(rng, random_subject(rng, held_out=True), size) for _ in range(args.photos)]
-    fit = [random_photo(rng, random_subject(rng, held_out=False), size) for _ in range(args.fit)]
+    sample = photos(rng, args.photos, True, size)
+    fit = photos(rng, args.fit, False, size)
     fit_features, _ = tower_features(model, fit, args.layer)
     sample_features, images = tower_features(model, sample, args.layer)
 

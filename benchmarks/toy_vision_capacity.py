@@ -21,19 +21,13 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from toy_clip_probe import ATTRIBUTES, value_index, values
-from transformers import CLIPTokenizer, CLIPVisionModel
+from toy_clip_probe import ATTRIBUTES, photos, value_index, values
+from transformers import CLIPVisionModel
 
-from blip_diffusion.toyworld.photos import Photo, random_photo
-from blip_diffusion.toyworld.subjects import random_subject
+from blip_diffusion.toyworld.photos import Photo
 from blip_diffusion.training.base import ClipPart, clip_config
 from blip_diffusion.training.data import clip_pixels
-
-TOKENIZER = "assets/models/toy/base/clip"
-
-
-def photos(rng: np.random.Generator, count: int, held_out: bool, size: int) -> list[Photo]:
-    return [random_photo(rng, random_subject(rng, held_out=held_out), size) for _ in range(count)]
+from blip_diffusion.training.toy_tokenizers import toy_clip_tokenizer
 
 
 def labels(batch: list[Photo]) -> dict[str, torch.Tensor]:
@@ -46,7 +40,7 @@ class PooledVit(torch.nn.Module):
     def __init__(self, patch_size: int, width: int, layers: int, resolution: int):
         super().__init__()
         part = ClipPart(vision_width=width, vision_layers=layers, patch_size=patch_size)
-        config = clip_config(part, CLIPTokenizer.from_pretrained(TOKENIZER), resolution).vision_config
+        config = clip_config(part, toy_clip_tokenizer(), resolution).vision_config
         self.tower = CLIPVisionModel(config)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
