@@ -1,5 +1,6 @@
 """Stage 0: each part's loss falls on a tiny model, and the assembled base model loads in diffusers."""
 
+import pytest
 import torch
 
 from blip_diffusion.training.base import clip_config, unet_config, vae_config
@@ -132,8 +133,6 @@ def test_min_snr_loss_weighs_each_sample_by_its_timestep(tiny_base, tmp_path):
 
 
 def test_a_negative_snr_gamma_is_refused():
-    import pytest
-
     from blip_diffusion.errors import InputError
 
     with pytest.raises(InputError, match="unet.snr_gamma must be 0"):
@@ -179,8 +178,6 @@ def test_hard_negative_captions_change_one_attribute_each_and_repeat_by_position
 
 
 def test_hard_negatives_need_full_captions_and_at_most_one_per_attribute():
-    import pytest
-
     from blip_diffusion.errors import InputError
 
     with pytest.raises(InputError, match="full captions"):
@@ -200,14 +197,19 @@ def test_clip_loss_is_clip_models_own_without_negatives_and_falls_with_them():
 
     torch.manual_seed(0)
     task = ClipTask(clip_config(config.clip, tokenizer, 32), tokenizer, ToyCaptions(0, 32, negatives=2), CPU, False)
-    assert fixed_batch(task, 4)["negative_ids"].shape[0] == 8
+    batch = fixed_batch(task, 4)
+    assert batch["negative_ids"].shape == (8, batch["input_ids"].shape[1])
+    assert batch["input_ids"].shape[1] < tokenizer.model_max_length  # padded to the longest caption only
+    padded = {key: value for key, value in batch.items()}
+    for key in ("input_ids", "negative_ids"):
+        pad = torch.full((len(batch[key]), tokenizer.model_max_length - batch[key].shape[1]), tokenizer.pad_token_id)
+        padded[key] = torch.cat([batch[key], pad], dim=1)
+    torch.testing.assert_close(task.loss(padded)[0], task.loss(batch)[0])  # the padding changes nothing
     losses = fit(task, 6, 2e-3, batch_size=4)
     assert losses[-1] < 0.5 * losses[0], losses
 
 
 def test_unet_attention_levels_follow_the_config():
-    import pytest
-
     from blip_diffusion.errors import InputError
 
     default = unet_config(tiny_base_config("unused").unet, 32, 4, 8)
@@ -221,23 +223,30 @@ def test_unet_attention_levels_follow_the_config():
         tiny_base_config("unused", extra=("unet.attention=true",))
 
 
-def test_a_checkpoint_exports_as_the_base_model_the_run_ends_with(tiny_base, tmp_path):
+@pytest.mark.parametrize("part", ["unet", "clip"])
+def test_a_checkpoint_exports_as_the_model_the_run_ends_with(tiny_base, tmp_path, part):
     import subprocess
     import sys
     from pathlib import Path
 
     from diffusers import UNet2DConditionModel
+    from transformers import CLIPModel
 
-    from .conftest import TINY_UNET, TINY_VAE
+    from .conftest import TINY_CLIP, TINY_UNET, TINY_VAE
 
     (tmp_path / "run.toml").write_text("[data]\nresolution = 32\n")
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "toy_base_checkpoint.py"
-    done = subprocess.run([sys.executable, str(script), str(tmp_path / "run.toml"), str(tmp_path / "model"),
-                           f"out={tiny_base.parent}", *TINY_VAE, *TINY_UNET],
+    done = subprocess.run([sys.executable, str(script), "--part", part, str(tmp_path / "run.toml"),
+                           str(tmp_path / "model"), f"out={tiny_base.parent}", *TINY_CLIP, *TINY_VAE, *TINY_UNET],
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
-    exported = UNet2DConditionModel.from_pretrained(tmp_path / "model" / "unet").state_dict()
-    final = UNet2DConditionModel.from_pretrained(tiny_base / "unet").state_dict()
+    if part == "unet":
+        exported = UNet2DConditionModel.from_pretrained(tmp_path / "model" / "unet").state_dict()
+        final = UNet2DConditionModel.from_pretrained(tiny_base / "unet").state_dict()
+    else:
+        exported = CLIPModel.from_pretrained(tmp_path / "model").state_dict()
+        final = CLIPModel.from_pretrained(tiny_base.parent / "clip" / "model").state_dict()
+        assert (tmp_path / "model" / "tokenizer_config.json").is_file()
     assert exported.keys() == final.keys() and all(torch.equal(exported[k], final[k]) for k in final)
 
 
