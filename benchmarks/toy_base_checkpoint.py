@@ -20,11 +20,10 @@ from safetensors.torch import load_file
 from transformers import CLIPModel
 
 from blip_diffusion.training.base import BaseConfig, clip_config, export_base, unet_config
-from blip_diffusion.training.base_tasks import load_text_encoder
+from blip_diffusion.training.base_tasks import load_text_encoder, save_clip
 from blip_diffusion.training.checkpoint import checkpoint_dirs
 from blip_diffusion.training.config import load
 from blip_diffusion.training.toy_tokenizers import toy_clip_tokenizer
-from blip_diffusion.utils.atomic import atomic_path
 
 
 def latest_checkpoint(part_folder: Path) -> Path:
@@ -39,9 +38,7 @@ def export_clip(config: BaseConfig, out: Path) -> Path:
     tokenizer = toy_clip_tokenizer()
     model = CLIPModel(clip_config(config.clip, tokenizer, config.data.resolution))
     model.load_state_dict(load_file(checkpoint / "model.safetensors"))
-    with atomic_path(out) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+    save_clip(model, tokenizer, out)
     return checkpoint
 
 
@@ -71,6 +68,7 @@ def main() -> None:
     config = load(BaseConfig, args.config, args.overrides)
     checkpoint = (export_clip if args.part == "clip" else export_unet)(config, args.out)
     print(f"{checkpoint.name} -> {args.out}")
+
 
 if __name__ == "__main__":
     main()

@@ -200,7 +200,7 @@ def test_clip_loss_is_clip_models_own_without_negatives_and_falls_with_them():
     batch = fixed_batch(task, 4)
     assert batch["negative_ids"].shape == (8, batch["input_ids"].shape[1])
     assert batch["input_ids"].shape[1] < tokenizer.model_max_length  # padded to the longest caption only
-    padded = {key: value for key, value in batch.items()}
+    padded = dict(batch)
     for key in ("input_ids", "negative_ids"):
         pad = torch.full((len(batch[key]), tokenizer.model_max_length - batch[key].shape[1]), tokenizer.pad_token_id)
         padded[key] = torch.cat([batch[key], pad], dim=1)

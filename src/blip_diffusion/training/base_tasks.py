@@ -83,9 +83,14 @@ class ClipTask:
         return loss, {"accuracy": (logits.argmax(-1) == targets).float().mean().item()}
 
     def export(self, out: Path) -> None:
-        with atomic_path(out) as tmp:
-            extract_model_from_parallel(self.model).save_pretrained(tmp)
-            self.tokenizer.save_pretrained(tmp)
+        save_clip(extract_model_from_parallel(self.model), self.tokenizer, out)
+
+
+def save_clip(model: CLIPModel, tokenizer: CLIPTokenizer, out: Path) -> None:
+    """Write a CLIP folder (model and tokenizer) atomically."""
+    with atomic_path(out) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
 
 
 class VaeRoundTrip(torch.nn.Module):
