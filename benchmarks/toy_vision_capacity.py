@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/toy_vision_capacity.py [--patch-size 8] [--width 64] [--layers 4] [--steps 400]
     .venv/bin/python benchmarks/toy_vision_capacity.py --tower cnn [--width 64] [--layers 5]
+    .venv/bin/python benchmarks/toy_vision_capacity.py --width 128 --layers 8 ... --save FOLDER
 
 Trains a fresh CLIP vision tower of the given size (the toy base model's config otherwise,
 ``training.base.clip_config``) with one linear head per identity attribute and the scene, by
@@ -11,6 +12,9 @@ chance after contrastive training (``toy_clip_probe.py``'s image-tower probe): a
 cannot resolve a subject's outline, or an objective that never asks it to. ``--tower cnn`` trains a
 small convolutional network the same way instead (3x3 convolutions, every other one of stride 2,
 max-pooled), the kind of subject encoder the toy-model issue's calibration run used, as a reference.
+``--save`` writes the trained ViT tower as a ``CLIPVisionModel`` folder, which stage 1 can take as
+its ``vision_model``: an image encoder pre-trained on the toy world's labels, as real ones are
+pre-trained on labelled or captioned photos before BLIP-2 and BLIP-Diffusion freeze them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from blip_diffusion.toyworld.photos import Photo
 from blip_diffusion.training.base import ClipPart, clip_config
 from blip_diffusion.training.data import clip_pixels
 from blip_diffusion.training.toy_tokenizers import toy_clip_tokenizer
+from blip_diffusion.utils.atomic import atomic_path
 
 
 def labels(batch: list[Photo]) -> dict[str, torch.Tensor]:
@@ -80,7 +85,10 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=0, help="also score the held-out photos every N steps")
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", default="", help="write the trained ViT tower to this folder (CLIPVisionModel)")
     args = parser.parse_args()
+    if args.save and args.tower != "vit":
+        parser.error("--save writes a ViT tower: it needs --tower vit")
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     if args.tower == "vit":
@@ -118,6 +126,10 @@ def main() -> None:
     for a in ATTRIBUTES:
         classes = len(values(test[0], a)[1])
         print(f"| {a} | {classes} | {1 / classes:.3f} | {scores[a]:.3f} |")
+    if args.save:
+        with atomic_path(args.save) as folder:
+            tower.tower.save_pretrained(folder, safe_serialization=True)
+        print(f"vision tower -> {args.save}")
 
 
 if __name__ == "__main__":

@@ -15,17 +15,20 @@ from transformers import BertModel, Blip2Config, Blip2QFormerConfig, CLIPVisionC
 
 from blip_diffusion.errors import InputError
 from blip_diffusion.models.bert_init import bert_to_qformer
-from blip_diffusion.models.clip_towers import blip2_vision_config, vision_state_from_clip
+from blip_diffusion.models.clip_towers import VISION_PREFIX, blip2_vision_config, vision_state_from_clip
 from blip_diffusion.models.loading import read_state_dict
 from blip_diffusion.models.subject_encoder import SubjectEncoder
 from blip_diffusion.pipelines.model_folder import read_json
 
 
 def read_clip_vision(folder: Path) -> tuple[CLIPVisionConfig, dict[str, torch.Tensor]]:
-    """Vision config and weights of a ``CLIPModel`` or ``CLIPVisionModel`` folder."""
+    """Vision config and weights (keys under ``vision_model.``) of a ``CLIPModel`` or ``CLIPVisionModel`` folder."""
     config = read_json(Path(folder) / "config.json")
     vision = config.get("vision_config", config)
-    return CLIPVisionConfig.from_dict(vision), read_state_dict(Path(folder))
+    state = read_state_dict(Path(folder))
+    if not any(k.startswith(VISION_PREFIX) for k in state):  # transformers 5 saves a CLIPVisionModel unprefixed
+        state = {VISION_PREFIX + k: v for k, v in state.items()}
+    return CLIPVisionConfig.from_dict(vision), state
 
 
 def init_bert_style(module: nn.Module, std: float = 0.02) -> None:
