@@ -69,8 +69,11 @@ def _accuracies(out: str) -> dict[str, float]:
             if line.startswith("| ") and "---" not in line and "chance" not in line}
 
 
-def test_vision_capacity_trains_a_tower_and_scores_every_attribute():
-    for tower in (["--tower", "vit", "--patch-size", "16"], ["--tower", "cnn", "--layers", "3"]):
+def test_vision_capacity_trains_a_tower_and_scores_every_attribute(tmp_path):
+    from blip_diffusion.training.subject_model import read_clip_vision
+
+    saved = tmp_path / "tower"
+    for tower in (["--tower", "vit", "--patch-size", "16", "--save", str(saved)], ["--tower", "cnn", "--layers", "3"]):
         out = _run("toy_vision_capacity.py", *tower, "--width", "32", "--steps", "12", "--batch-size", "16",
                    "--test", "40", "--eval-every", "6")
         accuracies = _accuracies(out)
@@ -78,3 +81,6 @@ def test_vision_capacity_trains_a_tower_and_scores_every_attribute():
         assert all(0.0 <= a <= 1.0 for a in accuracies.values()), out
         assert "step 12: loss " in out and " s per step" in out, out
         assert "step 6, held out: class_name " in out and "step 12, held out" not in out, out
+    config, state = read_clip_vision(saved)  # the ViT, as stage 1 reads it
+    assert config.hidden_size == 32 and config.patch_size == 16
+    assert "vision_model.embeddings.class_embedding" in state
