@@ -62,12 +62,13 @@ def test_frozen_tower_unchanged_qformer_and_ln_vision_trained(tiny_base, tiny_st
 def test_a_saved_clip_vision_model_reads_as_its_clip(tiny_base, tmp_path):
     from transformers import CLIPVisionModel
 
+    from blip_diffusion.models.clip_towers import VISION_PREFIX
     from blip_diffusion.training.subject_model import read_clip_vision
 
     clip_config, clip_state = read_clip_vision(tiny_base / "clip")
-    tower = {k: v for k, v in clip_state.items() if k.startswith("vision_model.")}
+    tower = {k: v for k, v in clip_state.items() if k.startswith(VISION_PREFIX)}
     model = CLIPVisionModel(clip_config)  # built fresh, as a vision tower trained on its own is
-    model.load_state_dict({k.removeprefix("vision_model."): v for k, v in tower.items()}, strict=False)
+    model.load_state_dict({k.removeprefix(VISION_PREFIX): v for k, v in tower.items()}, strict=False)
     model.save_pretrained(tmp_path, safe_serialization=True)
     vision_config, vision_state = read_clip_vision(tmp_path)
     shape = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "image_size", "patch_size")
