@@ -35,6 +35,7 @@ def run_overrides(prefix: str, steps: int, batch: int, lr: float, extra: tuple[s
 
 TINY_CLIP = ["clip.text_width=32", "clip.vision_width=32", "clip.text_layers=1", "clip.vision_layers=2",
              "clip.heads=2", "clip.projection_dim=16", "clip.patch_size=8"]
+TINY_VISION = ["vision.width=32", "vision.layers=2", "vision.heads=2", "vision.held_out_photos=8"]
 TINY_VAE = ["vae.block_out_channels=8,16"]
 TINY_UNET = ["unet.block_out_channels=16,32", "unet.attention_head_dim=4", "unet.photos=16"]
 
@@ -42,8 +43,9 @@ TINY_UNET = ["unet.block_out_channels=16,32", "unet.attention_head_dim=4", "unet
 def tiny_base_config(out: Path, steps: int = 2, parts: str = "clip,vae,unet", extra: tuple[str, ...] = ()):
     from blip_diffusion.training.base import BaseConfig
 
-    overrides = [f"out={out}", f"parts={parts}", "data.resolution=32", *TINY_CLIP, *TINY_VAE, *TINY_UNET]
-    for part in ("clip", "vae", "unet"):
+    overrides = [f"out={out}", f"parts={parts}", "data.resolution=32", *TINY_CLIP, *TINY_VISION, *TINY_VAE,
+                 *TINY_UNET]
+    for part in ("clip", "vision", "vae", "unet"):
         overrides += run_overrides(f"{part}.run.", steps, 4, 1e-3)
     return load(BaseConfig, None, [*overrides, *extra])
 

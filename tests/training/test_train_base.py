@@ -2,10 +2,21 @@
 
 import pytest
 import torch
+from transformers import CLIPVisionConfig, CLIPVisionModel
 
-from blip_diffusion.training.base import clip_config, unet_config, vae_config
-from blip_diffusion.training.base_tasks import ClipTask, UnetTask, VaeTask, encode_captions, load_text_encoder
-from blip_diffusion.training.data import ToyCaptions, unit_pixels
+from blip_diffusion.toyworld.photos import LABEL_VALUES
+from blip_diffusion.toyworld.scenes import SCENE_NAMES
+from blip_diffusion.toyworld.subjects import VOCABULARIES
+from blip_diffusion.training.base import clip_config, unet_config, vae_config, vision_config
+from blip_diffusion.training.base_tasks import (
+    ClipTask,
+    UnetTask,
+    VaeTask,
+    VisionLabelsTask,
+    encode_captions,
+    load_text_encoder,
+)
+from blip_diffusion.training.data import ToyCaptions, ToyLabelled, unit_pixels
 from blip_diffusion.training.diffusion import denoising_loss
 from blip_diffusion.training.toy_tokenizers import toy_clip_tokenizer, toy_words
 
@@ -34,6 +45,62 @@ def test_vae_reconstruction_loss_falls():
     task = VaeTask(vae_config(config.vae), 1e-6, ToyCaptions(0, 32), CPU, False)
     losses = fit(task, 6, 5e-3, batch_size=2)
     assert losses[-1] < 0.75 * losses[0], losses
+
+
+def test_toy_labels_index_each_attribute_and_the_scene_in_its_vocabulary():
+    data = ToyLabelled(0, 32)
+    for position in range(5):
+        photo, labels = data.photos[position], data[position]["labels"]
+        assert labels.keys() == LABEL_VALUES.keys()
+        assert SCENE_NAMES[labels["scene"]] == photo.scene
+        assert all(VOCABULARIES[name][labels[name]] == getattr(photo.subject, name)
+                   for name in labels if name != "scene")
+        assert all(0 <= labels[name] < LABEL_VALUES[name] for name in labels)
+
+
+def _vision_task(held_out_photos: int = 8) -> VisionLabelsTask:
+    part = tiny_base_config("unused").vision
+    config = CLIPVisionConfig(**vision_config(part.width, part.layers, part.heads, part.patch_size, 32))
+    torch.manual_seed(0)
+    return VisionLabelsTask(config, ToyLabelled(0, 32), CPU, False, held_out_photos)
+
+
+def test_vision_label_loss_falls_and_sums_one_cross_entropy_per_label():
+    task = _vision_task()
+    batch = fixed_batch(task, 6)
+    loss, logs = task.loss(batch)
+    assert sorted(logs) == sorted(f"loss_{name}" for name in LABEL_VALUES)
+    assert loss.item() == pytest.approx(sum(logs.values()), rel=1e-5)
+    losses = fit(task, 12, 3e-3, batch_size=6)
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_a_vision_run_exports_a_tower_stage1_reads_with_its_held_out_accuracy(tmp_path):
+    import json
+
+    from blip_diffusion.training.base import train_base
+    from blip_diffusion.training.subject_model import read_clip_vision
+
+    model = train_base(tiny_base_config(tmp_path, parts="vision"))
+    folder = tmp_path / "vision" / "model"
+    assert not model.exists() and not (tmp_path / "clip").exists()  # only the part asked for
+    accuracy = json.loads((folder / "held_out_accuracy.json").read_text())
+    assert accuracy.keys() == LABEL_VALUES.keys() and all(v in {i / 8 for i in range(9)} for v in accuracy.values())
+    config, state = read_clip_vision(folder)
+    assert (config.hidden_size, config.num_hidden_layers, config.image_size) == (32, 2, 32)
+    tower = CLIPVisionModel.from_pretrained(folder).state_dict()
+    assert {k.removeprefix("vision_model.") for k in state} == {k.removeprefix("vision_model.") for k in tower}
+
+
+def test_held_out_accuracy_scores_photos_of_held_out_subjects_only(monkeypatch):
+    from blip_diffusion.training import base_tasks
+
+    drawn = []
+    real = base_tasks.random_subject
+    monkeypatch.setattr(base_tasks, "random_subject", lambda rng, held_out: drawn.append(held_out) or real(rng, held_out))
+    task = _vision_task(held_out_photos=5)
+    accuracy = task.held_out_accuracy(task.model)
+    assert drawn == [True] * 5 and accuracy.keys() == LABEL_VALUES.keys()
 
 
 def _encoded(tiny_base, path, count=8):

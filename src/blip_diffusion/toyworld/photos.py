@@ -16,7 +16,11 @@ from blip_diffusion.toyworld.render import (
     render_subject,
 )
 from blip_diffusion.toyworld.scenes import SCENE_NAMES, caption, class_prompt, paint_background
-from blip_diffusion.toyworld.subjects import Subject
+from blip_diffusion.toyworld.subjects import IDENTITY_ATTRIBUTES, VOCABULARIES, Subject
+
+# What Photo.labels() holds: the number of values of each identity attribute and of the scene
+LABEL_VALUES: dict[str, int] = {**{name: len(VOCABULARIES[name]) for name in IDENTITY_ATTRIBUTES},
+                                "scene": len(SCENE_NAMES)}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -45,6 +49,10 @@ class Photo:
     def prompt(self) -> str:
         """Class-plus-context prompt: ``a star on the beach``."""
         return class_prompt(self.subject.class_name, self.scene)
+
+    def labels(self) -> dict[str, int]:
+        """Index of every identity attribute in its vocabulary and of the scene in ``SCENE_NAMES``."""
+        return {**self.subject.labels(), "scene": SCENE_NAMES.index(self.scene)}
 
     def caption_with(self, attribute: str, value: str) -> str:
         """The full description with one identity attribute or the ``"scene"`` set to ``value``: a

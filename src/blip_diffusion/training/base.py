@@ -1,12 +1,16 @@
 """Stage 0, the toy base model: the analogue of Stable Diffusion, trained from scratch on the toy world.
 
-``blip-diffusion train base`` trains three parts in order, each resumable in its own folder:
-``OUT/clip`` (tiny CLIP), ``OUT/vae`` (tiny AutoencoderKL) and ``OUT/unet`` (text-to-image UNet on the
-frozen CLIP text tower and VAE). A part whose model exists is skipped. The result, ``OUT/model``, is a
-diffusers ``StableDiffusionPipeline`` folder (``DiffusionPipeline.from_pretrained`` loads it) plus
-``clip/``, the whole CLIP (the image encoder of stage 1 and 2)::
+``blip-diffusion train base`` trains four parts in order, each resumable in its own folder:
+``OUT/clip`` (tiny CLIP), ``OUT/vision`` (a CLIP vision tower pre-trained on the toy world's labels),
+``OUT/vae`` (tiny AutoencoderKL) and ``OUT/unet`` (text-to-image UNet on the frozen CLIP text tower and
+VAE). A part whose model exists is skipped. The result, ``OUT/model``, is a diffusers
+``StableDiffusionPipeline`` folder (``DiffusionPipeline.from_pretrained`` loads it) plus ``clip/``, the
+whole CLIP::
 
     model_index.json  scheduler/  text_encoder/ (CLIPTextModel)  tokenizer/  unet/  vae/  clip/ (CLIPModel)
+
+The image encoder of stages 1 and 2 is ``OUT/vision/model`` (a ``CLIPVisionModel`` folder), or the
+CLIP's vision tower (``OUT/model/clip``) where stage 1 is told so.
 """
 
 from __future__ import annotations
@@ -20,19 +24,26 @@ import torch
 from accelerate.utils import extract_model_from_parallel
 from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
 from safetensors.torch import save_file
-from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPTextModel, CLIPTokenizer, CLIPVisionConfig
 
 from blip_diffusion.models.ctx_clip import ContextCLIPTextModel
 from blip_diffusion.training import loop
-from blip_diffusion.training.base_tasks import ClipTask, UnetTask, VaeTask, encode_captions, load_text_encoder
+from blip_diffusion.training.base_tasks import (
+    ClipTask,
+    UnetTask,
+    VaeTask,
+    VisionLabelsTask,
+    encode_captions,
+    load_text_encoder,
+)
 from blip_diffusion.training.config import RunConfig, to_dict
-from blip_diffusion.training.data import ToyCaptions
+from blip_diffusion.training.data import ToyCaptions, ToyLabelled
 from blip_diffusion.training.diffusion import inference_scheduler
 from blip_diffusion.training.toy_tokenizers import toy_clip_tokenizer
 from blip_diffusion.utils.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
-PARTS = ("clip", "vae", "unet")
+PARTS = ("clip", "vision", "vae", "unet")
 ENCODED_FILE = "encoded.safetensors"
 CLIP_FOLDER = "clip"
 
@@ -55,6 +66,16 @@ class ClipPart:
     patch_size: int = 8
     projection_dim: int = 64
     hard_negatives: int = 0  # captions per photo with one identity attribute changed (ToyCaptions), as extra negatives
+
+
+@dataclasses.dataclass(frozen=True)
+class VisionPart:
+    run: RunConfig = RunConfig(max_steps=3000, batch_size=64, learning_rate=1e-3, warmup_steps=300)  # noqa: RUF009 (frozen)
+    width: int = 128
+    layers: int = 8
+    heads: int = 4
+    patch_size: int = 8
+    held_out_photos: int = 500  # photos of held-out subjects each label head is scored on at export
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +107,7 @@ class BaseConfig:
     parts: tuple[str, ...] = PARTS
     data: ToyData = ToyData()
     clip: ClipPart = ClipPart()
+    vision: VisionPart = VisionPart()
     vae: VaePart = VaePart()
     unet: UnetPart = UnetPart()
 
@@ -107,15 +129,22 @@ class BaseConfig:
             raise InputError(f"data.caption must be 'full' or 'prompt', got {self.data.caption!r}")
 
 
+def vision_config(width: int, layers: int, heads: int, patch_size: int, resolution: int,
+                  projection_dim: int = 512) -> dict:
+    """A CLIP vision tower's config (as a ``CLIPVisionConfig`` dict) of the given size."""
+    return {"hidden_size": width, "intermediate_size": 4 * width, "num_hidden_layers": layers,
+            "num_attention_heads": heads, "image_size": resolution, "patch_size": patch_size,
+            "projection_dim": projection_dim}
+
+
 def clip_config(part: ClipPart, tokenizer: CLIPTokenizer, resolution: int) -> CLIPConfig:
     text = {"vocab_size": len(tokenizer), "hidden_size": part.text_width, "intermediate_size": 4 * part.text_width,
             "num_hidden_layers": part.text_layers, "num_attention_heads": part.heads,
             "max_position_embeddings": tokenizer.model_max_length, "bos_token_id": tokenizer.bos_token_id,
             "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id,
             "projection_dim": part.projection_dim}
-    vision = {"hidden_size": part.vision_width, "intermediate_size": 4 * part.vision_width,
-              "num_hidden_layers": part.vision_layers, "num_attention_heads": part.heads, "image_size": resolution,
-              "patch_size": part.patch_size, "projection_dim": part.projection_dim}
+    vision = vision_config(part.vision_width, part.vision_layers, part.heads, part.patch_size, resolution,
+                           part.projection_dim)
     return CLIPConfig(text_config=text, vision_config=vision, projection_dim=part.projection_dim)
 
 
@@ -157,6 +186,13 @@ def train_base(config: BaseConfig, resume: bool = False) -> Path:
         clip_captions = ToyCaptions(data.seed, data.resolution, data.caption, config.clip.hard_negatives)
         loop.train(lambda device, dtype: ClipTask(cfg, tokenizer, clip_captions, device, run.gradient_checkpointing),
                    run, out / "clip", settings, _resuming(resume, out / "clip"), name="base-clip")
+    if "vision" in config.parts and not _done(out / "vision"):
+        part, run = config.vision, config.vision.run
+        cfg = CLIPVisionConfig(**vision_config(part.width, part.layers, part.heads, part.patch_size, data.resolution))
+        labelled = ToyLabelled(data.seed, data.resolution)
+        loop.train(lambda device, dtype: VisionLabelsTask(cfg, labelled, device, run.gradient_checkpointing,
+                                                          part.held_out_photos),
+                   run, out / "vision", settings, _resuming(resume, out / "vision"), name="base-vision")
     if "vae" in config.parts and not _done(out / "vae"):
         run = config.vae.run
         loop.train(lambda device, dtype: VaeTask(vae_config(config.vae), config.vae.kl_weight, captions, device,

@@ -1,6 +1,8 @@
 """Stage 0 (toy world only): the parts of the base text-to-image model, each a :class:`~blip_diffusion.training.loop.Task`.
 
 - :class:`ClipTask`: a tiny CLIP (transformers ``CLIPModel``: text and vision towers, contrastive loss).
+- :class:`VisionLabelsTask`: a CLIP vision tower pre-trained to read the toy world's attribute labels,
+  the image encoder that stage 1 freezes (as BLIP-2 freezes an image encoder pre-trained elsewhere).
 - :class:`VaeTask`: a tiny ``AutoencoderKL`` (reconstruction MSE + a small KL term).
 - :class:`UnetTask`: a tiny text-to-image ``UNet2DConditionModel`` on frozen CLIP text features and
   frozen VAE latents (:class:`EncodedCaptions`, computed once), with captions dropped (replaced by "")
@@ -9,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +21,16 @@ import torch.nn.functional as F
 from accelerate.utils import extract_model_from_parallel
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from torch.utils.data import Dataset
-from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
+from transformers import CLIPConfig, CLIPModel, CLIPTokenizer, CLIPVisionConfig, CLIPVisionModel
 
 from blip_diffusion.models.clip_towers import text_state_from_clip
 from blip_diffusion.models.ctx_clip import ContextCLIPTextModel
 from blip_diffusion.models.loading import build_with_state
 from blip_diffusion.pipelines.model_folder import load_component, read_model_index
+from blip_diffusion.toyworld.photos import LABEL_VALUES, random_photo
+from blip_diffusion.toyworld.subjects import random_subject
 from blip_diffusion.training.batches import Shuffled
-from blip_diffusion.training.data import ToyCaptions, clip_pixels, unit_pixels
+from blip_diffusion.training.data import ToyCaptions, ToyLabelled, clip_pixels, unit_pixels
 from blip_diffusion.training.diffusion import (
     denoising_loss,
     latent_means,
@@ -91,6 +96,76 @@ def save_clip(model: CLIPModel, tokenizer: CLIPTokenizer, out: Path) -> None:
     with atomic_path(out) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+
+
+class LabelReader(torch.nn.Module):
+    """A CLIP vision tower and one linear head per label on its pooled class token: pixels -> logits per label."""
+
+    def __init__(self, config: CLIPVisionConfig, label_values: dict[str, int]):
+        super().__init__()
+        self.tower = CLIPVisionModel(config)
+        self.heads = torch.nn.ModuleDict({name: torch.nn.Linear(config.hidden_size, count)
+                                          for name, count in label_values.items()})
+
+    def forward(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+        pooled = self.tower(pixel_values=pixels).pooler_output
+        return {name: head(pooled) for name, head in self.heads.items()}
+
+
+class VisionLabelsTask:
+    """Supervised pre-training of the image encoder: the sum of one cross-entropy per label (the five
+    identity attributes and the scene) on photos of training subjects.
+
+    Contrastive training on toy captions leaves a vision tower that reads a subject's class and pattern
+    near chance (docs/results.md): the captions' colours and scene already tell a small batch apart.
+    Labels make it look at the subject. The export is the tower alone, a ``CLIPVisionModel`` folder
+    for stage 1, with ``held_out_accuracy.json``: each head's accuracy on photos of held-out subjects.
+    """
+
+    def __init__(self, config: CLIPVisionConfig, data: ToyLabelled, device: torch.device,
+                 gradient_checkpointing: bool, held_out_photos: int = 500):
+        self.model = LabelReader(config, LABEL_VALUES).to(device)
+        if gradient_checkpointing:
+            self.model.tower.gradient_checkpointing_enable()
+        self.data, self.device, self.image_size = data, device, config.image_size
+        self.held_out_photos = held_out_photos
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"model": self.model}
+
+    def dataset(self) -> ToyLabelled:
+        return self.data
+
+    def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        labels = {name: torch.tensor([i["labels"][name] for i in items]) for name in LABEL_VALUES}
+        return {"pixel_values": clip_pixels([i["image"] for i in items], self.image_size), **labels}
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        logits = self.model(batch["pixel_values"].to(self.device))
+        losses = {name: F.cross_entropy(logits[name], batch[name].to(self.device)) for name in LABEL_VALUES}
+        return sum(losses.values()), {f"loss_{name}": value.item() for name, value in losses.items()}
+
+    @torch.no_grad()
+    def held_out_accuracy(self, model: LabelReader, seed: int = 1, batch_size: int = 100) -> dict[str, float]:
+        """Each head's accuracy on ``held_out_photos`` photos of ToyBench's held-out subjects."""
+        rng = np.random.default_rng(seed)
+        photos = [random_photo(rng, random_subject(rng, held_out=True), self.image_size)
+                  for _ in range(self.held_out_photos)]
+        hits = dict.fromkeys(LABEL_VALUES, 0)
+        for start in range(0, len(photos), batch_size):
+            chunk = photos[start:start + batch_size]
+            logits = model(clip_pixels([p.image for p in chunk], self.image_size).to(self.device))
+            for name in LABEL_VALUES:
+                truth = torch.tensor([p.labels()[name] for p in chunk], device=self.device)
+                hits[name] += int((logits[name].argmax(-1) == truth).sum())
+        return {name: hits[name] / len(photos) for name in LABEL_VALUES}
+
+    def export(self, out: Path) -> None:
+        model = extract_model_from_parallel(self.model).eval()
+        accuracy = self.held_out_accuracy(model)
+        with atomic_path(out) as tmp:
+            model.tower.save_pretrained(tmp)
+            (tmp / "held_out_accuracy.json").write_text(json.dumps(accuracy, indent=2) + "\n")
 
 
 class VaeRoundTrip(torch.nn.Module):

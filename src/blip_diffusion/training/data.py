@@ -70,6 +70,21 @@ class ToyCaptions:
         return item
 
 
+class ToyLabelled:
+    """Toy-world photos of training subjects with the index of each identity attribute and of the scene
+    (``Photo.labels``): the labels an image encoder is pre-trained to read before stage 1 freezes it."""
+
+    def __init__(self, seed: int, resolution: int):
+        self.photos = CaptionDataset(ENDLESS, seed, resolution)
+
+    def __len__(self) -> int:
+        return ENDLESS
+
+    def __getitem__(self, position: int) -> dict[str, Any]:
+        photo = self.photos[position]
+        return {"image": photo.image, "labels": photo.labels()}
+
+
 def hard_negatives(photo: Photo, count: int, rng: np.random.Generator) -> list[str]:
     """``count`` captions of ``photo`` with each a different identity attribute changed."""
     captions = []

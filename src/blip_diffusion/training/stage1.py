@@ -62,7 +62,7 @@ class CaptionData:
 @dataclasses.dataclass(frozen=True)
 class Stage1Config:
     out: str = "outputs/train/stage1"
-    vision_model: str = "outputs/train/base/model/clip"  # CLIPModel or CLIPVisionModel folder
+    vision_model: str = "outputs/train/base/vision/model"  # CLIPVisionModel or CLIPModel folder
     drop_last_vision_layers: int = 1
     bert_init: str = ""  # a BertModel folder to start the Q-Former from (real scale); "" = from scratch
     qformer_tokenizer: str = ""  # BERT tokenizer folder; "" = the toy world's (or bert_init's)
