@@ -103,8 +103,9 @@ def test_prompt_reps_train_on_the_text_the_pipeline_writes(tmp_path, tiny_base, 
 def test_toy_targets_are_encoded_once_and_the_run_trains_on_them(tmp_path, tiny_base, tiny_stage1):
     from safetensors.torch import load_file
 
-    from blip_diffusion.training.data import unit_pixels
+    from blip_diffusion.training.data import clip_pixels, unit_pixels
     from blip_diffusion.training.diffusion import latent_means
+    from blip_diffusion.training.subject_model import image_features
 
     config = config_for(tmp_path / "run", tiny_base, tiny_stage1, steps=1, extra=("data.photos=6",))
     train_stage2(config)
@@ -112,10 +113,35 @@ def test_toy_targets_are_encoded_once_and_the_run_trains_on_them(tmp_path, tiny_
     parts, data = load_parts(config), stage2_data(config.data)
     assert len(latents) == 6
     assert torch.allclose(latents[4], latent_means(parts["vae"], unit_pixels([data[4]["image"]]))[0], atol=1e-5)
+    features = load_file(tmp_path / "run" / "encoded.safetensors")["features"]
+    size = parts["qformer"].config.vision_config.image_size
+    with torch.no_grad():
+        expected = image_features(parts["qformer"], clip_pixels([data[4]["source"]], size), False)[0]
+    assert features.dtype == torch.float16 and torch.allclose(features[4].float(), expected, atol=1e-2)
     task = Stage2Task(config, parts, encode_targets(data, 6, None, tmp_path / "run" / "encoded.safetensors", CPU),
-                      CPU, torch.float32)  # read back: no VAE needed
+                      CPU, torch.float32)  # read back: no VAE or image encoder needed
     batch = fixed_batch(task, 2)
-    assert "target" not in batch and torch.equal(batch["latents"], latents[:2])
+    assert "target" not in batch and "source" not in batch and torch.equal(batch["latents"], latents[:2])
+    drawn = Stage2Task(config, parts, data, CPU, torch.float32)
+    task.subject.eval()
+    with torch.no_grad():  # the composites' cached features give the embeddings their pixels give
+        cached, direct = task.subject_embeddings(batch), drawn.subject_embeddings(fixed_batch(drawn, 2))
+    assert torch.allclose(cached, direct, atol=1e-2)
+
+
+def test_targets_encoded_by_other_models_are_encoded_again(tmp_path, tiny_base, tiny_stage1):
+    config = config_for(tmp_path, tiny_base, tiny_stage1)
+    parts, data, path = load_parts(config), stage2_data(config.data), tmp_path / "encoded.safetensors"
+    first = encode_targets(data, 4, parts["vae"], path, CPU, subject_encoder=parts["qformer"])
+    written = path.stat().st_ino
+    encode_targets(data, 4, parts["vae"], path, CPU, subject_encoder=parts["qformer"])
+    assert path.stat().st_ino == written  # the same models: read back
+    with torch.no_grad():
+        parts["qformer"].visual_encoder.post_layernorm.bias.add_(1.0)
+    second = encode_targets(data, 4, parts["vae"], path, CPU, subject_encoder=parts["qformer"])
+    assert path.stat().st_ino != written
+    assert torch.allclose(second.tensors["features"].float(), first.tensors["features"].float() + 1, atol=1e-2)
+    assert torch.equal(second.tensors["latents"], first.tensors["latents"])
 
 
 def test_subject_loss_weight_changes_the_loss_only_through_the_subject(tmp_path, tiny_base, tiny_stage1):

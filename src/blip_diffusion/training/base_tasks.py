@@ -37,7 +37,7 @@ from blip_diffusion.training.diffusion import (
     subject_weights,
     training_scheduler,
 )
-from blip_diffusion.training.encoded import encoded_once
+from blip_diffusion.training.encoded import encoded_once, fingerprint
 from blip_diffusion.utils.atomic import atomic_path
 
 
@@ -260,7 +260,8 @@ class EncodedCaptions(Dataset):
 def encode_captions(data: ToyCaptions, count: int, parts: dict[str, Any], path: Path, device: torch.device,
                     batch_size: int = 64) -> EncodedCaptions:
     """The first ``count`` items of ``data`` encoded with ``parts`` (text_encoder, vae, tokenizer); kept in
-    ``path`` (written atomically) and read back from there when it holds as many."""
+    ``path`` (written atomically) and read back from there when it holds as many, encoded by the same
+    text encoder and VAE (or when they are not given)."""
     text_encoder, vae, tokenizer = (parts.get(name) for name in ("text_encoder", "vae", "tokenizer"))
 
     def token_ids(captions: list[str]) -> torch.Tensor:
@@ -281,7 +282,8 @@ def encode_captions(data: ToyCaptions, count: int, parts: dict[str, Any], path: 
         ids = token_ids([""])
         return {"empty": states(ids)[0], "empty_ids": ids[0]}
 
-    tensors = encoded_once(path, count, encode, empty, batch_size, "encoding photos", required=("ids", "empty_ids"))
+    tensors = encoded_once(path, count, encode, empty, batch_size, "encoding photos", required=("ids", "empty_ids"),
+                           encoders=fingerprint(text_encoder, vae))
     return EncodedCaptions(tensors)
 
 

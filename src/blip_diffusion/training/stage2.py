@@ -24,6 +24,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from blip_diffusion.errors import InputError
+from blip_diffusion.models.subject_encoder import SubjectEncoder
 from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
 from blip_diffusion.pipelines.image_processing import SubjectImageProcessor
 from blip_diffusion.pipelines.model_folder import (
@@ -44,8 +45,8 @@ from blip_diffusion.training.diffusion import (
     subject_weights,
     training_scheduler,
 )
-from blip_diffusion.training.encoded import encoded_once
-from blip_diffusion.training.subject_model import SubjectModel, fresh_qformer
+from blip_diffusion.training.encoded import encoded_once, fingerprint
+from blip_diffusion.training.subject_model import SubjectModel, fresh_qformer, image_features
 
 QFORMER = ["blip_diffusion", "Blip2QFormerModel"]
 ENCODED_FILE = "encoded.safetensors"
@@ -151,7 +152,9 @@ class Stage2Task:
         captions = [", ".join([i["caption"]] * self.config.prompt_reps) for i in items]
         target = ({"latents": torch.stack([i["latents"] for i in items])} if "latents" in items[0]
                   else {"target": unit_pixels([i["image"] for i in items])})
-        return {**target, "source": clip_pixels([i["source"] for i in items], self.image_size),
+        source = ({"features": torch.stack([i["features"] for i in items])} if "features" in items[0]
+                  else {"source": clip_pixels([i["source"] for i in items], self.image_size)})
+        return {**target, **source,
                 "alpha": torch.from_numpy(np.stack([i["alpha"] for i in items]))[:, None],
                 "class_ids": classes.input_ids, "class_mask": classes.attention_mask,
                 "ids_subject": tokenizer(captions, padding="max_length", truncation=True, max_length=subject_length,
@@ -162,11 +165,14 @@ class Stage2Task:
                                        return_tensors="pt").input_ids}
 
     def subject_embeddings(self, batch: dict[str, Any]) -> torch.Tensor:
-        """The composite's subject embeddings (B, Q, D); the class word joins the queries unless ablated."""
-        pixels = batch["source"].to(self.device)
+        """The composite's subject embeddings (B, Q, D), from its pixels or its encoded image features; the
+        class word joins the queries unless ablated."""
+        image = ({"features": batch["features"].to(self.device)} if "features" in batch
+                 else {"pixels": batch["source"].to(self.device)})
         if not self.config.class_text_to_qformer:
-            return self.subject(pixels)
-        return self.subject(pixels, batch["class_ids"].to(self.device), batch["class_mask"].to(self.device))
+            return self.subject(**image)
+        return self.subject(**image, input_ids=batch["class_ids"].to(self.device),
+                            attention_mask=batch["class_mask"].to(self.device))
 
     def loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         cfg, device = self.config, self.device
@@ -201,29 +207,44 @@ class Stage2Task:
 
 class EncodedTargets(Dataset):
     """Positions 0..N-1 of a stage-2 data set with the target's latents in place of its picture, encoded
-    once by the frozen VAE (the rest of each item, composite included, is drawn again on access)."""
+    once by the frozen VAE, and where given, the composite's ``features`` from the frozen image encoder
+    in place of the composite (the rest of each item is drawn again on access)."""
 
-    def __init__(self, data: Any, latents: torch.Tensor):
-        self.data, self.latents = data, latents
+    def __init__(self, data: Any, tensors: dict[str, torch.Tensor]):
+        self.data = data
+        self.tensors = {key: tensors[key] for key in ("latents", "features") if key in tensors}
+        self.replaced = ("image", "source") if "features" in self.tensors else ("image",)
 
     def __len__(self) -> int:
-        return len(self.latents)
+        return len(self.tensors["latents"])
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        item = {key: value for key, value in self.data[index].items() if key != "image"}
-        return {**item, "latents": self.latents[index]}
+        item = {key: value for key, value in self.data[index].items() if key not in self.replaced}
+        return {**item, **{key: values[index] for key, values in self.tensors.items()}}
 
 
 @torch.no_grad()
-def encode_targets(data: Any, count: int, vae: Any, path: Path, device: torch.device,
-                   batch_size: int = 64) -> EncodedTargets:
-    """The target latents of ``data``'s first ``count`` items, kept in ``path`` (written atomically) and
-    read back from there when it holds as many."""
-    def encode(positions: range) -> dict[str, torch.Tensor]:
-        return {"latents": latent_means(vae.to(device).eval(), unit_pixels([data[i]["image"] for i in positions]))}
+def encode_targets(data: Any, count: int, vae: Any, path: Path, device: torch.device, batch_size: int = 64,
+                   subject_encoder: SubjectEncoder | None = None) -> EncodedTargets:
+    """The target latents of ``data``'s first ``count`` items and, given the subject encoder, the image
+    features of their composites (float16; the frozen tower's output is a third of a toy step); kept in
+    ``path`` (written atomically) and read back from there when it holds as many, encoded by the same
+    models (or when they are not given)."""
+    size = subject_encoder.config.vision_config.image_size if subject_encoder is not None else 0
 
-    latents = encoded_once(path, count, encode, batch_size=batch_size, desc="encoding targets")["latents"]
-    return EncodedTargets(data, latents)
+    def encode(positions: range) -> dict[str, torch.Tensor]:
+        items = [data[i] for i in positions]
+        encoded = {"latents": latent_means(vae.to(device).eval(), unit_pixels([i["image"] for i in items]))}
+        if subject_encoder is not None:
+            pixels = clip_pixels([i["source"] for i in items], size).to(device)
+            encoded["features"] = image_features(subject_encoder.to(device).eval(), pixels, False).half().cpu()
+        return encoded
+
+    vision = subject_encoder.visual_encoder if subject_encoder is not None else None
+    required = ("features",) if subject_encoder is not None else ()
+    tensors = encoded_once(path, count, encode, batch_size=batch_size, desc="encoding targets", required=required,
+                           encoders=fingerprint(vae, vision) if vision is not None else fingerprint(vae))
+    return EncodedTargets(data, tensors)
 
 
 def stage2_data(data: SubjectData) -> Any:
@@ -233,14 +254,16 @@ def stage2_data(data: SubjectData) -> Any:
 
 
 def train_stage2(config: Stage2Config, resume: bool = False) -> Path:
-    """Train (toy data: on ``data.photos`` samples with their targets encoded once) and export ``OUT/model``."""
+    """Train (toy data: on ``data.photos`` samples with their targets and composites encoded once) and export
+    ``OUT/model``."""
     parts, out = load_parts(config), Path(config.out)
     data = stage2_data(config.data)
 
     def make_task(device: torch.device, dtype: torch.dtype) -> Stage2Task:
         examples = data
         if config.data.kind == "toy":
-            encoded = encode_targets(data, config.data.photos, parts["vae"], out / ENCODED_FILE, device)
+            encoded = encode_targets(data, config.data.photos, parts["vae"], out / ENCODED_FILE, device,
+                                     subject_encoder=parts["qformer"])
             examples = Shuffled(encoded, config.data.seed)
         return Stage2Task(config, parts, examples, device, dtype)
 

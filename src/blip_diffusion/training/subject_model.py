@@ -89,10 +89,13 @@ class SubjectModel(nn.Module):
         self.encoder = encoder
         encoder.visual_encoder.requires_grad_(False)
 
-    def forward(self, pixels: torch.Tensor, input_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """pixels (B, 3, S, S), optional class-word ids and mask (B, T) -> subject embeddings (B, Q, D)."""
+    def forward(self, pixels: torch.Tensor | None = None, input_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
+        """pixels (B, 3, S, S) or the frozen tower's ``features`` of them (B, N, Dv, as ``image_features``
+        gives them), optional class-word ids and mask (B, T) -> subject embeddings (B, Q, D)."""
         encoder = self.encoder
-        images = image_features(encoder, pixels, train_ln_vision=False)
+        if (pixels is None) == (features is None):
+            raise ValueError("SubjectModel takes either pixels or features")
+        images = image_features(encoder, pixels, train_ln_vision=False) if features is None else features.to(encoder.dtype)
         hidden = encoder.run(images, input_ids, attention_mask)
         return encoder.proj_layer(hidden[:, : encoder.num_query_tokens])
