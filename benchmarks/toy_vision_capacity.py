@@ -4,17 +4,17 @@
     .venv/bin/python benchmarks/toy_vision_capacity.py --tower cnn [--width 64] [--layers 5]
     .venv/bin/python benchmarks/toy_vision_capacity.py --width 128 --layers 8 ... --save FOLDER
 
-Trains a fresh CLIP vision tower of the given size (the toy base model's config otherwise,
-``training.base.clip_config``) with one linear head per identity attribute and the scene, by
-cross-entropy on fresh photos of training subjects, then prints each head's accuracy on photos of
+Trains a fresh CLIP vision tower of the given size with one linear head per identity attribute and
+the scene (``training.base_tasks.LabelReader``, as stage 0's ``vision`` part does), by cross-entropy
+on fresh photos of training subjects, then prints each head's accuracy on photos of
 held-out subjects and the time per step. It separates two causes of a tower that reads the class at
 chance after contrastive training (``toy_clip_probe.py``'s image-tower probe): an architecture that
 cannot resolve a subject's outline, or an objective that never asks it to. ``--tower cnn`` trains a
 small convolutional network the same way instead (3x3 convolutions, every other one of stride 2,
 max-pooled), the kind of subject encoder the toy-model issue's calibration run used, as a reference.
 ``--save`` writes the trained ViT tower as a ``CLIPVisionModel`` folder, which stage 1 can take as
-its ``vision_model``: an image encoder pre-trained on the toy world's labels, as real ones are
-pre-trained on labelled or captioned photos before BLIP-2 and BLIP-Diffusion freeze them.
+its ``vision_model``. The recipe's image encoder comes from ``blip-diffusion train base``'s ``vision``
+part, which trains the same model resumably; this script is the quick way to compare sizes.
 """
 
 from __future__ import annotations
@@ -25,31 +25,31 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from toy_clip_probe import ATTRIBUTES, photos, value_index, values
-from transformers import CLIPVisionModel
+from toy_clip_probe import photos
+from transformers import CLIPVisionConfig
 
-from blip_diffusion.toyworld.photos import Photo
-from blip_diffusion.training.base import ClipPart, clip_config
+from blip_diffusion.toyworld.photos import LABEL_VALUES, Photo
+from blip_diffusion.training.base import vision_config
+from blip_diffusion.training.base_tasks import LabelReader, held_out_photos, label_accuracy
 from blip_diffusion.training.data import clip_pixels
-from blip_diffusion.training.toy_tokenizers import toy_clip_tokenizer
 from blip_diffusion.utils.atomic import atomic_path
 
 
 def labels(batch: list[Photo]) -> dict[str, torch.Tensor]:
-    return {a: torch.tensor([value_index(p, a) for p in batch]) for a in ATTRIBUTES}
+    return {a: torch.tensor([p.labels()[a] for p in batch]) for a in LABEL_VALUES}
 
 
-class PooledVit(torch.nn.Module):
-    """The toy base model's CLIP vision tower with the given size; its pooled class token."""
+class CnnLabelReader(torch.nn.Module):
+    """``small_cnn`` with one linear head per label: pixels -> logits per label (as ``LabelReader``)."""
 
-    def __init__(self, patch_size: int, width: int, layers: int, resolution: int):
+    def __init__(self, width: int, layers: int):
         super().__init__()
-        part = ClipPart(vision_width=width, vision_layers=layers, patch_size=patch_size)
-        config = clip_config(part, toy_clip_tokenizer(), resolution).vision_config
-        self.tower = CLIPVisionModel(config)
+        self.tower = small_cnn(width, layers)
+        self.heads = torch.nn.ModuleDict({a: torch.nn.Linear(width, count) for a, count in LABEL_VALUES.items()})
 
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.tower(pixel_values=pixels).pooler_output
+    def forward(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+        pooled = self.tower(pixels)
+        return {a: head(pooled) for a, head in self.heads.items()}
 
 
 def small_cnn(width: int, layers: int) -> torch.nn.Sequential:
@@ -61,15 +61,11 @@ def small_cnn(width: int, layers: int) -> torch.nn.Sequential:
     return torch.nn.Sequential(*blocks, torch.nn.AdaptiveMaxPool2d(1), torch.nn.Flatten())
 
 
-@torch.no_grad()
-def held_out_accuracy(tower: torch.nn.Module, heads: torch.nn.ModuleDict, test: list[Photo],
-                      resolution: int) -> dict[str, float]:
-    tower.eval()
-    pooled = torch.cat([tower(clip_pixels([p.image for p in test[i:i + 100]], resolution))
-                        for i in range(0, len(test), 100)])
-    tower.train()
-    truth = labels(test)
-    return {a: (heads[a](pooled).argmax(-1) == truth[a]).float().mean().item() for a in ATTRIBUTES}
+def evaluate(model: torch.nn.Module, test: list[Photo], resolution: int) -> dict[str, float]:
+    model.eval()
+    scores = label_accuracy(model, test, resolution)
+    model.train()
+    return scores
 
 
 def main() -> None:
@@ -92,26 +88,25 @@ def main() -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     if args.tower == "vit":
-        tower = PooledVit(args.patch_size, args.width, args.layers, args.resolution)
+        config = vision_config(args.width, args.layers, 4, args.patch_size, args.resolution)
+        model: torch.nn.Module = LabelReader(CLIPVisionConfig(**config), LABEL_VALUES)
         name = f"vision tower: patch {args.patch_size}, width {args.width}, {args.layers} layers"
     else:
-        tower = small_cnn(args.width, args.layers)
+        model = CnnLabelReader(args.width, args.layers)
         name = f"small CNN: width {args.width}, {args.layers} layers"
-    sample = photos(rng, 1, False, args.resolution)[0]
-    heads = torch.nn.ModuleDict({a: torch.nn.Linear(args.width, len(values(sample, a)[1])) for a in ATTRIBUTES})
-    parameters = [*tower.parameters(), *heads.parameters()]
-    optimizer = torch.optim.AdamW(parameters, lr=args.learning_rate, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.learning_rate, total_steps=args.steps,
                                                    pct_start=0.1)
     print(f"{name}, "
-          f"{sum(p.numel() for p in tower.parameters()) / 1e6:.2f}M parameters; {args.steps} steps of {args.batch_size}")
-    test = photos(np.random.default_rng(args.seed + 1), args.test, True, args.resolution)
+          f"{sum(p.numel() for p in model.tower.parameters()) / 1e6:.2f}M parameters; "
+          f"{args.steps} steps of {args.batch_size}")
+    test = held_out_photos(args.test, args.resolution, args.seed + 1)
     start = time.perf_counter()
     for step in range(1, args.steps + 1):
         batch = photos(rng, args.batch_size, False, args.resolution)
-        pooled = tower(clip_pixels([p.image for p in batch], args.resolution))
+        logits = model(clip_pixels([p.image for p in batch], args.resolution))
         truth = labels(batch)
-        loss = sum(F.cross_entropy(heads[a](pooled), truth[a]) for a in ATTRIBUTES)
+        loss = sum(F.cross_entropy(logits[a], truth[a]) for a in LABEL_VALUES)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -119,16 +114,15 @@ def main() -> None:
         if step % 100 == 0 or step == args.steps:
             print(f"step {step}: loss {loss.item():.3f}, {(time.perf_counter() - start) / step:.2f} s per step", flush=True)
         if args.eval_every and step % args.eval_every == 0 and step < args.steps:
-            scores = held_out_accuracy(tower, heads, test, args.resolution)
+            scores = evaluate(model, test, args.resolution)
             print(f"step {step}, held out: " + ", ".join(f"{a} {v:.3f}" for a, v in scores.items()), flush=True)
-    scores = held_out_accuracy(tower, heads, test, args.resolution)
+    scores = evaluate(model, test, args.resolution)
     print("| attribute | values | chance | held-out accuracy |\n|---|---|---|---|")
-    for a in ATTRIBUTES:
-        classes = len(values(test[0], a)[1])
+    for a, classes in LABEL_VALUES.items():
         print(f"| {a} | {classes} | {1 / classes:.3f} | {scores[a]:.3f} |")
     if args.save:
         with atomic_path(args.save) as folder:
-            tower.tower.save_pretrained(folder, safe_serialization=True)
+            model.tower.save_pretrained(folder, safe_serialization=True)
         print(f"vision tower -> {args.save}")
 
 

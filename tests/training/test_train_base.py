@@ -92,15 +92,30 @@ def test_a_vision_run_exports_a_tower_stage1_reads_with_its_held_out_accuracy(tm
     assert {k.removeprefix("vision_model.") for k in state} == {k.removeprefix("vision_model.") for k in tower}
 
 
-def test_held_out_accuracy_scores_photos_of_held_out_subjects_only(monkeypatch):
-    from blip_diffusion.training import base_tasks
+def test_held_out_photos_show_held_out_subjects_and_label_accuracy_counts_right_readings():
+    from blip_diffusion.toyworld.subjects import is_held_out
+    from blip_diffusion.training.base_tasks import held_out_photos, label_accuracy
 
-    drawn = []
-    real = base_tasks.random_subject
-    monkeypatch.setattr(base_tasks, "random_subject", lambda rng, held_out: drawn.append(held_out) or real(rng, held_out))
-    task = _vision_task(held_out_photos=5)
-    accuracy = task.held_out_accuracy(task.model)
-    assert drawn == [True] * 5 and accuracy.keys() == LABEL_VALUES.keys()
+    photos = held_out_photos(6, 32)
+    assert all(is_held_out(p.subject) for p in photos)
+    assert [p.caption for p in held_out_photos(6, 32)] == [p.caption for p in photos]
+
+    class Oracle(torch.nn.Module):  # reads every label right but the scene of the first three photos
+        def __init__(self):
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(()))
+            self.calls = 0
+
+        def forward(self, pixels):
+            chunk = photos[self.calls * 6:(self.calls + 1) * 6]
+            self.calls += 1
+            logits = {n: torch.nn.functional.one_hot(torch.tensor([p.labels()[n] for p in chunk]), c).float()
+                      for n, c in LABEL_VALUES.items()}
+            logits["scene"][:3] = logits["scene"][:3].roll(1, dims=-1)
+            return logits
+
+    accuracy = label_accuracy(Oracle(), photos, 32)
+    assert accuracy == {**dict.fromkeys(LABEL_VALUES, 1.0), "scene": 0.5}
 
 
 def _encoded(tiny_base, path, count=8):

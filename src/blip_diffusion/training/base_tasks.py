@@ -27,7 +27,7 @@ from blip_diffusion.models.clip_towers import text_state_from_clip
 from blip_diffusion.models.ctx_clip import ContextCLIPTextModel
 from blip_diffusion.models.loading import build_with_state
 from blip_diffusion.pipelines.model_folder import load_component, read_model_index
-from blip_diffusion.toyworld.photos import LABEL_VALUES, random_photo
+from blip_diffusion.toyworld.photos import LABEL_VALUES, Photo, random_photo
 from blip_diffusion.toyworld.subjects import random_subject
 from blip_diffusion.training.batches import Shuffled
 from blip_diffusion.training.data import ToyCaptions, ToyLabelled, clip_pixels, unit_pixels
@@ -145,27 +145,33 @@ class VisionLabelsTask:
         losses = {name: F.cross_entropy(logits[name], batch[name].to(self.device)) for name in LABEL_VALUES}
         return sum(losses.values()), {f"loss_{name}": value.item() for name, value in losses.items()}
 
-    @torch.no_grad()
-    def held_out_accuracy(self, model: LabelReader, seed: int = 1, batch_size: int = 100) -> dict[str, float]:
-        """Each head's accuracy on ``held_out_photos`` photos of ToyBench's held-out subjects."""
-        rng = np.random.default_rng(seed)
-        photos = [random_photo(rng, random_subject(rng, held_out=True), self.image_size)
-                  for _ in range(self.held_out_photos)]
-        hits = dict.fromkeys(LABEL_VALUES, 0)
-        for start in range(0, len(photos), batch_size):
-            chunk = photos[start:start + batch_size]
-            logits = model(clip_pixels([p.image for p in chunk], self.image_size).to(self.device))
-            for name in LABEL_VALUES:
-                truth = torch.tensor([p.labels()[name] for p in chunk], device=self.device)
-                hits[name] += int((logits[name].argmax(-1) == truth).sum())
-        return {name: hits[name] / len(photos) for name in LABEL_VALUES}
-
     def export(self, out: Path) -> None:
         model = extract_model_from_parallel(self.model).eval()
-        accuracy = self.held_out_accuracy(model)
+        accuracy = label_accuracy(model, held_out_photos(self.held_out_photos, self.image_size), self.image_size)
         with atomic_path(out) as tmp:
             model.tower.save_pretrained(tmp)
             (tmp / "held_out_accuracy.json").write_text(json.dumps(accuracy, indent=2) + "\n")
+
+
+def held_out_photos(count: int, resolution: int, seed: int = 1) -> list[Photo]:
+    """``count`` photos of ToyBench's held-out subjects (never in training), the same for the same seed."""
+    rng = np.random.default_rng(seed)
+    return [random_photo(rng, random_subject(rng, held_out=True), resolution) for _ in range(count)]
+
+
+@torch.no_grad()
+def label_accuracy(model: torch.nn.Module, photos: list[Photo], image_size: int,
+                   batch_size: int = 100) -> dict[str, float]:
+    """The share of ``photos`` whose label each head of ``model`` (pixels -> logits per label) reads right."""
+    device = next(model.parameters()).device
+    hits = dict.fromkeys(LABEL_VALUES, 0)
+    for start in range(0, len(photos), batch_size):
+        chunk = photos[start:start + batch_size]
+        logits = model(clip_pixels([p.image for p in chunk], image_size).to(device))
+        for name in LABEL_VALUES:
+            truth = torch.tensor([p.labels()[name] for p in chunk], device=device)
+            hits[name] += int((logits[name].argmax(-1) == truth).sum())
+    return {name: hits[name] / len(photos) for name in LABEL_VALUES}
 
 
 class VaeRoundTrip(torch.nn.Module):
