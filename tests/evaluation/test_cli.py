@@ -148,6 +148,7 @@ def test_two_processes_share_the_work_and_match_one(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.count("2 to generate") == 2  # each process made half of the 4 images

@@ -10,7 +10,7 @@ from blip_diffusion.pipelines.schedulers import SCHEDULERS, make_scheduler
 from tests.conftest import ASSETS
 
 DOGS = sorted((ASSETS / "dreambench" / "dog").glob("*.jpg"))[:3]
-SMALL = dict(num_inference_steps=2, height=64, width=64, output_type="np")
+SMALL = {"num_inference_steps": 2, "height": 64, "width": 64, "output_type": "np"}
 
 
 def _seeded(n=1, seed=0):

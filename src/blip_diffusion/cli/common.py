@@ -25,7 +25,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES), help="weight precision")
 
 
-def load_pipeline(args: argparse.Namespace, pipeline_class=None):  # noqa: ANN001, ANN201
+def load_pipeline(args: argparse.Namespace, pipeline_class=None):
     """The pipeline named by --model (or the bundled one), on --device in --dtype."""
     from blip_diffusion import BlipDiffusionPipeline
 

@@ -168,7 +168,7 @@ def load_control_pipeline(args: argparse.Namespace):
     return BlipDiffusionControlNetPipeline.from_base(base, nets).to(base.device)
 
 
-def default_size(control: list[Image.Image], pipe) -> tuple[int, int]:  # noqa: ANN001
+def default_size(control: list[Image.Image], pipe) -> tuple[int, int]:
     """The model's own size; with a control map, its aspect ratio at that long side."""
     from blip_diffusion.pipelines.control_images import fit_size
 

@@ -133,8 +133,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "",
         *_headline(report),
         "",
-        "Published rows: 30 subjects x 25 prompts x 4 images, DINO ViT-S/16 and (in most papers) "
-        "CLIP ViT-B/32. Compare only runs of the same protocol and metric models.",
+        ("Published rows: 30 subjects x 25 prompts x 4 images, DINO ViT-S/16 and (in most papers) "
+         "CLIP ViT-B/32. Compare only runs of the same protocol and metric models."),
         "",
         "## Per subject",
         "",

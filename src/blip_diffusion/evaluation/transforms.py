@@ -34,8 +34,8 @@ class ImageTransform:
         new_short, new_long = self.resize, int(self.resize * long / short)
         size = (new_short, new_long) if width <= height else (new_long, new_short)
         image = image.resize(size, Image.Resampling.BICUBIC)
-        left = int(round((size[0] - self.crop) / 2.0))
-        top = int(round((size[1] - self.crop) / 2.0))
+        left = round((size[0] - self.crop) / 2.0)
+        top = round((size[1] - self.crop) / 2.0)
         return image.crop((left, top, left + self.crop, top + self.crop))
 
     def __call__(self, images: Sequence[Image.Image]) -> torch.Tensor:

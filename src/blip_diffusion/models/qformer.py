@@ -117,7 +117,7 @@ class QFormerEncoder(nn.Module):
         super().__init__()
         self.layer = nn.ModuleList(QFormerLayer(config, i) for i in range(config.num_hidden_layers))
 
-    def forward(self, x, mask, image_embeds, num_queries):  # noqa: ANN001, ANN201 - internal
+    def forward(self, x, mask, image_embeds, num_queries):
         for layer in self.layer:
             x = layer(x, mask, image_embeds, num_queries)
         return x
@@ -157,7 +157,7 @@ class QFormer(nn.Module):
         return self.encoder(hidden, mask, image_embeds, num_queries)
 
     @staticmethod
-    def _self_attention_mask(batch, num_queries, input_ids, attention_mask, causal_text, hidden):  # noqa: ANN001, ANN205
+    def _self_attention_mask(batch, num_queries, input_ids, attention_mask, causal_text, hidden):
         """Additive mask (B, 1, L, L), or None when every position may see every other: no padding mask
         (callers pass None for one without padding) and no causal text. Decided without reading
         tensor values, so a compiled graph has no break here."""

@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import diffusers
 import numpy as np
@@ -55,7 +56,7 @@ class BlipDiffusionPipeline(DiffusionPipeline):
 
     model_cpu_offload_seq = "qformer->text_encoder->unet->vae"
     _class_name = "BlipDiffusionPipeline"
-    _optional_components: list[str] = []
+    _optional_components: ClassVar[list[str]] = []
 
     def __init__(
         self,
@@ -356,7 +357,7 @@ class BlipDiffusionPipeline(DiffusionPipeline):
             latents = self.scheduler.step(noise, t, latents, **step_kwargs).prev_sample
         return latents
 
-    def decode_latents(self, latents: torch.Tensor, output_type: str):  # noqa: ANN201 - see BlipDiffusionPipelineOutput
+    def decode_latents(self, latents: torch.Tensor, output_type: str):
         if output_type == "latent":
             return latents
         image = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample

@@ -36,7 +36,7 @@ def convert_lavis_folder(
     for name in ("unet", "vae"):
         cls = model_folder.diffusers_class(index[name][1])
         config = read(root / name / "config.json")
-        components[name] = build_and_load(lambda: cls.from_config(config), lavis_dir / name, None)
+        components[name] = build_and_load(lambda cls=cls, config=config: cls.from_config(config), lavis_dir / name, None)
     for name in ("tokenizer", "scheduler", "image_processor"):
         components[name] = model_folder.load_component(root, name, index[name], None)
     vocab = qformer.embeddings.word_embeddings.num_embeddings

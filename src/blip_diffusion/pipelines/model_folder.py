@@ -95,7 +95,7 @@ def _diffusers_model_loader(cls: type) -> Callable[[Path, torch.dtype | None], t
 
 
 def _load_scheduler(class_name: str) -> Callable:
-    def load(folder: Path, dtype: torch.dtype | None):  # noqa: ANN202
+    def load(folder: Path, dtype: torch.dtype | None):
         return getattr(diffusers, class_name).from_config(read_json(folder / "scheduler_config.json"))
 
     return load

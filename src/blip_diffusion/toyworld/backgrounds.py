@@ -196,7 +196,7 @@ def wheat(rng: np.random.Generator, res: int) -> np.ndarray:
 
 def autumn(rng: np.random.Generator, res: int) -> np.ndarray:
     image = _vertical(res, tuple(_jitter(rng, (0.75, 0.7, 0.6))), (0.45, 0.3, 0.18))
-    y, x = _grid(res)
+    _, x = _grid(res)
     image = np.where((np.abs(x - rng.uniform(0.2, 0.8)) < 0.05)[..., None], (0.3, 0.18, 0.1), image)
     leaves = np.array(
         [[0.9, 0.45, 0.08], [0.8, 0.18, 0.08], [0.95, 0.75, 0.15], [0.65, 0.3, 0.1]], np.float32
@@ -287,7 +287,7 @@ def bed(rng: np.random.Generator, res: int) -> np.ndarray:
 
 def desk(rng: np.random.Generator, res: int) -> np.ndarray:
     image = _fill(res, tuple(_jitter(rng, (0.92, 0.92, 0.9), 0.02)))
-    y, x = _grid(res)
+    _, x = _grid(res)
     wood = (
         _jitter(rng, (0.3, 0.19, 0.12)) * (0.9 + 0.08 * np.sin(x * 70 + 3 * _noise(rng, res, 4)))[..., None]
     )

@@ -150,10 +150,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines = [
         "# ToyBench",
         "",
-        f"{len(report['subjects'])} held-out subjects x 25 prompts x "
-        f"{settings.get('samples_per_prompt', '?')} samples; {settings.get('resolution', '?')} px; "
-        f"oracle `{settings.get('oracle', '?')}`. Scores are shares read by the oracle "
-        "(1.0 = every attribute right), copy rates are shares of pictures.",
+        (f"{len(report['subjects'])} held-out subjects x 25 prompts x "
+         f"{settings.get('samples_per_prompt', '?')} samples; {settings.get('resolution', '?')} px; "
+         f"oracle `{settings.get('oracle', '?')}`. Scores are shares read by the oracle "
+         "(1.0 = every attribute right), copy rates are shares of pictures."),
         "",
         *_table(["row", *names, "fine-tuning s/subject", "images"], headline),
         "",

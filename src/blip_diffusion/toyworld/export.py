@@ -81,6 +81,6 @@ def export_dataset(
     with atomic_path(out) as folder:
         folder.mkdir()
         with open(folder / METADATA, "w", encoding="utf-8") as index_file:
-            for index in tqdm(range(count), desc=kind, unit="item", disable=not progress, dynamic_ncols=True):
-                index_file.write(json.dumps(write_item(dataset, index, folder)) + "\n")
+            indices = tqdm(range(count), desc=kind, unit="item", disable=not progress, dynamic_ncols=True)
+            index_file.writelines(json.dumps(write_item(dataset, index, folder)) + "\n" for index in indices)
     return Path(out)

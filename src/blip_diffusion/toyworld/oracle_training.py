@@ -9,6 +9,7 @@ was seen in training.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -89,7 +90,7 @@ def render_pictures(
     """``count`` random photos: images (N, H, W, 3) uint8, mask targets (N, H/8, W/8) float32 and
     the other targets, one array (N,) per key of :func:`photo_targets`."""
     bounds = np.linspace(0, count, max(1, workers) * 8 + 1).astype(int)
-    jobs = [(seed, stream, int(a), int(b), resolution) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    jobs = [(seed, stream, int(a), int(b), resolution) for a, b in itertools.pairwise(bounds) if b > a]
     if workers > 1:
         # fork: workers inherit the imported modules instead of importing torch and diffusers again
         method = "fork" if "fork" in get_all_start_methods() else "spawn"
@@ -139,11 +140,12 @@ def _loss(
 
 def train_oracle(
     training: OracleTraining = OracleTraining(),
-    config: OracleConfig = OracleConfig(),
+    config: OracleConfig | None = None,
     on_step: Callable[[int, float], None] | None = None,
     device: torch.device | str = "cpu",
 ) -> Oracle:
     """Train an oracle from scratch on ``device``; ``on_step(step, loss)`` reports progress."""
+    config = config or OracleConfig()
     torch.manual_seed(training.seed)
     started = time.monotonic()
     images, masks, targets = render_pictures(
