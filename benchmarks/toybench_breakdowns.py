@@ -3,11 +3,15 @@
     .venv/bin/python benchmarks/toybench_breakdowns.py attributes outputs/toybench/table1
     .venv/bin/python benchmarks/toybench_breakdowns.py paired outputs/toybench/ablation-baseline \\
         outputs/toybench/ablation-skip_stage1 ...
+    .venv/bin/python benchmarks/toybench_breakdowns.py grid outputs/toybench/table1 ground_truth blip_diffusion \\
+        ... --out docs/images/toybench_toy_model.jpg
 
 ``attributes``: per row, the share of context-prompt pictures in which the oracle reads each identity
 attribute of the subject right. ``paired``: per run, the mean and standard error of its per-picture
 differences against the baseline run (same subject, prompt and sample, hence the same seed), and
 the mean PSNR of its pictures against the baseline's (how far a faster sampler moves the pictures).
+``grid``: the named rows' overviews (per subject, a reference photo then the first sample of each
+prompt) interleaved subject by subject, scaled and saved as one picture.
 """
 
 from __future__ import annotations
@@ -80,6 +84,21 @@ def paired(baseline: Path, runs: list[Path]) -> None:
         print(f"| {run.name} | " + " | ".join(cells) + f" | {mean:.1f} ± {error:.1f} |")
 
 
+def grid(run: Path, rows: list[str], out: Path, scale: float) -> None:
+    subjects = len(json.loads((run / "report.json").read_text())["subjects"])
+    overviews = [Image.open(run / row / "overview.png").convert("RGB") for row in rows]
+    width, height = overviews[0].size
+    tile = height // subjects
+    sheet = Image.new("RGB", (width, tile * subjects * len(rows)), "white")
+    for subject in range(subjects):
+        for index, overview in enumerate(overviews):
+            strip = overview.crop((0, subject * tile, width, (subject + 1) * tile))
+            sheet.paste(strip, (0, (subject * len(rows) + index) * tile))
+    size = (round(sheet.width * scale), round(sheet.height * scale))
+    sheet.resize(size, Image.Resampling.LANCZOS).save(out, quality=85)
+    print(f"{out}: {len(rows)} rows x {subjects} subjects, {size[0]}x{size[1]}")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     actions = parser.add_subparsers(dest="action", required=True)
@@ -87,11 +106,18 @@ def main(argv: list[str]) -> int:
     pairs = actions.add_parser("paired")
     pairs.add_argument("baseline", type=Path)
     pairs.add_argument("runs", type=Path, nargs="+")
+    sheet = actions.add_parser("grid")
+    sheet.add_argument("run", type=Path)
+    sheet.add_argument("rows", nargs="+", help="row folders of the run, in the order drawn")
+    sheet.add_argument("--out", type=Path, required=True)
+    sheet.add_argument("--scale", type=float, default=2 / 3)
     args = parser.parse_args(argv)
     if args.action == "attributes":
         attributes(args.run)
-    else:
+    elif args.action == "paired":
         paired(args.baseline, args.runs)
+    else:
+        grid(args.run, args.rows, args.out, args.scale)
     return 0
 
 
