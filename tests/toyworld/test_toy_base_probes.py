@@ -84,3 +84,20 @@ def test_vision_capacity_trains_a_tower_and_scores_every_attribute(tmp_path):
     config, state = read_clip_vision(saved)  # the ViT, as stage 1 reads it
     assert config.hidden_size == 32 and config.patch_size == 16
     assert "vision_model.embeddings.class_embedding" in state
+
+
+def test_toybench_grid_interleaves_the_rows_subject_by_subject(tmp_path):
+    import json
+
+    run = tmp_path / "run"
+    for row, shade in (("ground_truth", 0), ("blip_diffusion", 200)):
+        (run / row).mkdir(parents=True)
+        overview = Image.new("RGB", (30, 20), (shade, shade, shade))
+        overview.paste((shade, 0, 0), (0, 10, 30, 20))  # the second subject's strip is red
+        overview.save(run / row / "overview.png")
+    (run / "report.json").write_text(json.dumps({"subjects": ["a", "b"]}))
+    _run("toybench_breakdowns.py", "grid", str(run), "ground_truth", "blip_diffusion", "--out", str(tmp_path / "g.png"),
+         "--scale", "1")
+    sheet = Image.open(tmp_path / "g.png")
+    assert sheet.size == (30, 40)
+    assert [sheet.getpixel((5, 5 + 10 * i)) for i in range(4)] == [(0, 0, 0), (200, 200, 200), (0, 0, 0), (200, 0, 0)]
