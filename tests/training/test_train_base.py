@@ -81,9 +81,9 @@ def test_a_vision_run_exports_a_tower_stage1_reads_with_its_held_out_accuracy(tm
     from blip_diffusion.training.base import train_base
     from blip_diffusion.training.subject_model import read_clip_vision
 
-    model = train_base(tiny_base_config(tmp_path, parts="vision"))
-    folder = tmp_path / "vision" / "model"
-    assert not model.exists() and not (tmp_path / "clip").exists()  # only the part asked for
+    folder = train_base(tiny_base_config(tmp_path, parts="vision"))
+    assert folder == tmp_path / "vision" / "model"
+    assert not (tmp_path / "model").exists() and not (tmp_path / "clip").exists()  # only the part asked for
     accuracy = json.loads((folder / "held_out_accuracy.json").read_text())
     assert accuracy.keys() == LABEL_VALUES.keys() and all(v in {i / 8 for i in range(9)} for v in accuracy.values())
     config, state = read_clip_vision(folder)

@@ -1,7 +1,7 @@
 """``blip-diffusion train STAGE --config FILE [key=value ...] [--resume]``.
 
-Stages: ``base`` (stage 0, the toy base model: CLIP, VAE, UNet), ``stage1`` (BLIP-2's ITC/ITM/ITG on
-the Q-Former), ``stage2`` (subject representation learning) and ``controlnet`` (a canny-edge
+Stages: ``base`` (stage 0, the toy base model: CLIP, image encoder, VAE, UNet), ``stage1`` (BLIP-2's
+ITC/ITM/ITG on the Q-Former), ``stage2`` (subject representation learning) and ``controlnet`` (a canny-edge
 ControlNet for the base model). Multi-GPU: ``accelerate launch -m
 blip_diffusion.cli.main train ...``. See docs/training.md.
 """

@@ -176,7 +176,8 @@ def norm_groups(channels: tuple[int, ...], preferred: int) -> int:
 
 
 def train_base(config: BaseConfig, resume: bool = False) -> Path:
-    """Train the requested parts (skipping finished ones) and assemble ``OUT/model``; returns its path."""
+    """Train the requested parts (skipping finished ones) and, with the UNet, assemble ``OUT/model``. Returns
+    the last requested part's result: ``OUT/model`` with the UNet, else ``OUT/<part>/model``."""
     out, data, settings = Path(config.out), config.data, to_dict(config)
     tokenizer = toy_clip_tokenizer()
     captions = ToyCaptions(data.seed, data.resolution, data.caption)
@@ -200,7 +201,8 @@ def train_base(config: BaseConfig, resume: bool = False) -> Path:
                    run, out / "vae", settings, _resuming(resume, out / "vae"), name="base-vae")
     if "unet" in config.parts and not (out / "model").is_dir():
         _train_unet(config, out, settings, resume)
-    return out / "model"
+    last = [part for part in PARTS if part in config.parts][-1]
+    return out / "model" if last == "unet" else out / last / "model"
 
 
 def _done(part_dir: Path) -> bool:
