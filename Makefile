@@ -35,7 +35,8 @@ test: $(STAMP) browser
 test-slow: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m slow
 
-# The toy model from scratch (stage 0 -> 1 -> 2 and its canny ControlNet, about 4 hours on 2 CPU cores); rerun to resume.
+# The toy model from scratch (stage 0 with its image encoder -> 1 -> 2 and its canny ControlNet, about 5 hours on
+# 2 CPU cores); rerun to resume.
 toy-model: $(STAMP)
 	$(VENV)/bin/blip-diffusion train base --config configs/train/toy_base.toml --resume
 	$(VENV)/bin/blip-diffusion train stage1 --config configs/train/toy_stage1.toml --resume
