@@ -30,13 +30,9 @@ from transformers import CLIPVisionConfig
 
 from blip_diffusion.toyworld.photos import LABEL_VALUES, Photo
 from blip_diffusion.training.base import vision_config
-from blip_diffusion.training.base_tasks import LabelReader, held_out_photos, label_accuracy
+from blip_diffusion.training.base_tasks import LabelReader, held_out_photos, label_accuracy, stack_labels
 from blip_diffusion.training.data import clip_pixels
 from blip_diffusion.utils.atomic import atomic_path
-
-
-def labels(batch: list[Photo]) -> dict[str, torch.Tensor]:
-    return {a: torch.tensor([p.labels()[a] for p in batch]) for a in LABEL_VALUES}
 
 
 class CnnLabelReader(torch.nn.Module):
@@ -105,7 +101,7 @@ def main() -> None:
     for step in range(1, args.steps + 1):
         batch = photos(rng, args.batch_size, False, args.resolution)
         logits = model(clip_pixels([p.image for p in batch], args.resolution))
-        truth = labels(batch)
+        truth = stack_labels([p.labels() for p in batch])
         loss = sum(F.cross_entropy(logits[a], truth[a]) for a in LABEL_VALUES)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -137,7 +137,7 @@ class VisionLabelsTask:
         return self.data
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        labels = {name: torch.tensor([i["labels"][name] for i in items]) for name in LABEL_VALUES}
+        labels = stack_labels([i["labels"] for i in items])
         return {"pixel_values": clip_pixels([i["image"] for i in items], self.image_size), **labels}
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -151,6 +151,11 @@ class VisionLabelsTask:
         with atomic_path(out) as tmp:
             model.tower.save_pretrained(tmp)
             (tmp / "held_out_accuracy.json").write_text(json.dumps(accuracy, indent=2) + "\n")
+
+
+def stack_labels(labels: list[dict[str, int]]) -> dict[str, torch.Tensor]:
+    """Per-photo labels (``Photo.labels()``) -> one tensor of indices per label."""
+    return {name: torch.tensor([photo[name] for photo in labels]) for name in LABEL_VALUES}
 
 
 def held_out_photos(count: int, resolution: int, seed: int = 1) -> list[Photo]:
@@ -168,9 +173,8 @@ def label_accuracy(model: torch.nn.Module, photos: list[Photo], image_size: int,
     for start in range(0, len(photos), batch_size):
         chunk = photos[start:start + batch_size]
         logits = model(clip_pixels([p.image for p in chunk], image_size).to(device))
-        for name in LABEL_VALUES:
-            truth = torch.tensor([p.labels()[name] for p in chunk], device=device)
-            hits[name] += int((logits[name].argmax(-1) == truth).sum())
+        for name, truth in stack_labels([p.labels() for p in chunk]).items():
+            hits[name] += int((logits[name].argmax(-1).cpu() == truth).sum())
     return {name: hits[name] / len(photos) for name in LABEL_VALUES}
 
 

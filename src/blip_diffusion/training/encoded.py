@@ -41,11 +41,11 @@ def encoded_once(path: Path, count: int, encode: Callable[[range], dict[str, tor
     if path.is_file():
         with safe_open(path, "pt") as handle:
             written_by = (handle.metadata() or {}).get(ENCODERS_KEY)
-        tensors = load_file(path)
-        if len(tensors["latents"]) == count and all(key in tensors for key in required):
-            if encoders is None or written_by == encoders:
-                return tensors
+            complete = handle.get_slice("latents").get_shape()[0] == count and set(required) <= set(handle.keys())
+        if complete and encoders not in (None, written_by):
             logger.warning("%s was encoded by other models than this run's: encoding again", path)
+        elif complete:
+            return load_file(path)
     chunks = [encode(range(first, min(count, first + batch_size)))
               for first in tqdm(range(0, count, batch_size), desc=desc, dynamic_ncols=True)]
     tensors = {key: torch.cat([chunk[key] for chunk in chunks]).contiguous() for key in chunks[0]}

@@ -230,7 +230,10 @@ def encode_targets(data: Any, count: int, vae: Any, path: Path, device: torch.de
     features of their composites (float16; the frozen tower's output is a third of a toy step); kept in
     ``path`` (written atomically) and read back from there when it holds as many, encoded by the same
     models (or when they are not given)."""
-    size = subject_encoder.config.vision_config.image_size if subject_encoder is not None else 0
+    encoders, required, size = [vae], (), 0
+    if subject_encoder is not None:
+        encoders, required = [vae, subject_encoder.visual_encoder], ("features",)
+        size = subject_encoder.config.vision_config.image_size
 
     def encode(positions: range) -> dict[str, torch.Tensor]:
         items = [data[i] for i in positions]
@@ -240,10 +243,8 @@ def encode_targets(data: Any, count: int, vae: Any, path: Path, device: torch.de
             encoded["features"] = image_features(subject_encoder.to(device).eval(), pixels, False).half().cpu()
         return encoded
 
-    vision = subject_encoder.visual_encoder if subject_encoder is not None else None
-    required = ("features",) if subject_encoder is not None else ()
     tensors = encoded_once(path, count, encode, batch_size=batch_size, desc="encoding targets", required=required,
-                           encoders=fingerprint(vae, vision) if vision is not None else fingerprint(vae))
+                           encoders=fingerprint(*encoders))
     return EncodedTargets(data, tensors)
 
 
