@@ -7,7 +7,9 @@ Each method runs in a fresh process (start-up, model loading, subject encoding, 
 export), the way ``blip-diffusion finetune`` runs: BLIP-Diffusion with a LoRA (the default), with the
 full UNet, and the DreamBooth-style baseline (LoRA, no subject embedding), at the same step count.
 ``--sd15`` first writes the random real-size model to a temporary folder (not timed) and trains
-with float16 mixed precision. Prints a table; --json writes the numbers.
+with float16 mixed precision. Prints a table with each run's phases (from the command's ``-v`` log:
+loading, the task's set-up, the optimizer steps, export, and the rest: start-up and imports);
+--json writes the numbers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -36,16 +39,32 @@ METHODS = {
 }
 
 
+PHASES = {"load": re.compile(r"INFO blip_diffusion\.training\.finetune: loaded .* in ([\d.]+) s"),
+          "set-up": re.compile(r"INFO blip_diffusion\.training\.loop: .*: set-up ([\d.]+) s"),
+          "steps": re.compile(r"INFO blip_diffusion\.training\.loop: .*, \d+ steps ([\d.]+) s"),
+          "export": re.compile(r"INFO blip_diffusion\.training\.loop: .*, export ([\d.]+) s")}
+
+
+def phases(log: str, wall: float) -> dict[str, float]:
+    """Seconds per phase from the command's ``-v`` log; "start-up" is the rest (interpreter, imports, exit)."""
+    found = {name: float(match.group(1)) for name, pattern in PHASES.items() if (match := pattern.search(log))}
+    return {**found, "start-up": wall - sum(found.values())}
+
+
 def time_finetune(model: Path, photos: list[Path], word: str, flags: list[str], steps: int, out: Path,
-                  config: Path | None) -> float:
-    command = [sys.executable, "-m", "blip_diffusion.cli.main", "finetune", "--model", str(model),
+                  config: Path | None) -> tuple[float, dict[str, float]]:
+    """Wall seconds of one ``blip-diffusion -v finetune`` process, and its phases."""
+    command = [sys.executable, "-m", "blip_diffusion.cli.main", "-v", "finetune", "--model", str(model),
                "--subject", *map(str, photos), "--subject-class", word, "--steps", str(steps), "--out", str(out), *flags]
     if config:
         command += ["--config", str(config)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     start = time.perf_counter()
-    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    done = subprocess.run(command, check=False, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode:
+        sys.exit(f"fine-tuning failed ({' '.join(command)}):\n{done.stderr[-3000:]}")
+    return wall, phases(done.stderr, wall)
 
 
 def main() -> None:
@@ -69,9 +88,11 @@ def main() -> None:
         else:
             model, (photos, word) = TOY_MODEL, TOY_SUBJECT
         for index, name in enumerate(args.methods):
-            seconds = time_finetune(model, photos, word, METHODS[name], args.steps, Path(tmp) / f"out{index}", config)
-            rows.append({"method": name, "steps": args.steps, "wall_s": seconds})
-            print(f"{name:28s} {args.steps} steps  {seconds:7.1f} s wall (set-up included)", flush=True)
+            seconds, parts = time_finetune(model, photos, word, METHODS[name], args.steps, Path(tmp) / f"out{index}",
+                                           config)
+            rows.append({"method": name, "steps": args.steps, "wall_s": seconds, "phases_s": parts})
+            breakdown = ", ".join(f"{phase} {value:.1f}" for phase, value in parts.items())
+            print(f"{name:28s} {args.steps} steps  {seconds:7.1f} s wall (set-up included; {breakdown})", flush=True)
     where = torch.cuda.get_device_name() if args.sd15 else f"cpu, {os.cpu_count()} cores"
     print(f"device: {where}; torch {torch.__version__}; {len(photos)} photos of a {word}")
     if args.json:

@@ -1,7 +1,10 @@
 """Subject fine-tuning on the fixture model: a small LoRA folder that pipe.load_subject loads."""
 
 import argparse
+import importlib.util
 import json
+import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,3 +137,16 @@ def test_mixed_precision_keeps_frozen_weights_in_its_dtype_and_trained_ones_in_f
     assert torch.isfinite(loss) and task.subject.embeds.grad is not None
     out = finetune(cfg)
     assert (out / LORA_FILE).is_file() and (out / SUBJECT_FILE).is_file()
+
+
+def test_the_log_names_each_phase_as_the_fine_tuning_benchmark_reads_it(tmp_path, caplog):
+    script = Path(__file__).parents[2] / "benchmarks" / "bench_finetune.py"
+    spec = importlib.util.spec_from_file_location("bench_finetune", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    caplog.set_level(logging.INFO)
+    finetune(config(tmp_path))
+    log = "\n".join(f"{r.levelname} {r.name}: {r.getMessage()}" for r in caplog.records)
+    parts = bench.phases(log, wall=1000.0)
+    assert set(parts) == {"load", "set-up", "steps", "export", "start-up"}, log
+    assert all(value >= 0 for value in parts.values()) and parts["start-up"] < 1000.0

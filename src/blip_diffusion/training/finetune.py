@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,8 @@ from blip_diffusion.utils.images import load_image, to_rgb
 
 METHODS = (BLIP_METHOD, "dreambooth")
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,12 +103,16 @@ class SubjectParameter(nn.Module):
 def load_base(config: FinetuneConfig) -> dict[str, Any]:
     """Components to fine-tune (on the CPU), the photos and, for BLIP-Diffusion, the pipeline that
     encodes them (on the training device, in :class:`FinetuneTask`)."""
+    began = time.perf_counter()
     photos = [load_image(p) for p in config.subject]
     if config.method == BLIP_METHOD:
         pipe = BlipDiffusionPipeline.from_pretrained(config.model, qformer_tokenizer=config.qformer_tokenizer or None)
         parts = {name: getattr(pipe, name) for name in ("tokenizer", "text_encoder", "unet", "vae")}
-        return {**parts, "pipe": pipe, "ctx_begin_pos": pipe.ctx_begin_pos, "photos": photos}
-    return {**load_text_to_image_parts(Path(config.model)), "pipe": None, "photos": photos}
+        parts.update(pipe=pipe, ctx_begin_pos=pipe.ctx_begin_pos)
+    else:
+        parts = {**load_text_to_image_parts(Path(config.model)), "pipe": None}
+    logger.info("loaded %s and %d photos in %.2f s", config.model, len(photos), time.perf_counter() - began)
+    return {**parts, "photos": photos}
 
 
 class FinetuneTask:

@@ -8,6 +8,7 @@ TensorBoard through accelerate's trackers and a progress bar with loss and throu
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,8 @@ from blip_diffusion.training.batches import StepSampler, seed_everything_for
 from blip_diffusion.training.config import RunConfig
 from blip_diffusion.training.optim import make_lr_schedule, make_optimizer
 from blip_diffusion.training.tracking import flatten, tracker
+
+logger = logging.getLogger(__name__)
 
 WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # DDP: ablations and dropped subjects leave some trained weights out of some steps' graphs
@@ -60,6 +63,7 @@ def train(make_task: TaskFactory, run: RunConfig, out: Path, config: dict[str, A
           name: str = "train", export_dir: Path | None = None) -> Path:
     """Train to ``run.max_steps`` in ``out`` (``out/checkpoints``); export to ``export_dir`` (``out/model``)."""
     out, export_dir = Path(out), Path(export_dir or Path(out) / "model")
+    began = time.perf_counter()
     if checkpoint.checkpoint_dirs(out) and not resume:
         raise InputError(f"{out} already holds checkpoints: pass --resume to continue, or choose another output")
     AcceleratorState._reset_state()  # a process may train several parts, each with its own precision
@@ -88,6 +92,7 @@ def train(make_task: TaskFactory, run: RunConfig, out: Path, config: dict[str, A
     batches = iter(loader)
     bar = tqdm(range(start, run.max_steps), initial=start, total=run.max_steps, desc=name,
                disable=not accelerator.is_local_main_process, dynamic_ncols=True)
+    setup_s, began = time.perf_counter() - began, time.perf_counter()
     for step in bar:
         tic = time.perf_counter()
         for module in modules:
@@ -104,7 +109,11 @@ def train(make_task: TaskFactory, run: RunConfig, out: Path, config: dict[str, A
         if run.checkpoint_every and ((step + 1) % run.checkpoint_every == 0 or step + 1 == run.max_steps):
             checkpoint.save(accelerator, out, step + 1, config, run.checkpoints_kept)
     bar.close()
-    return _finish(accelerator, task, ema, trained, export_dir)
+    steps_s, began = time.perf_counter() - began, time.perf_counter()
+    _finish(accelerator, task, ema, trained, export_dir)
+    logger.info("%s: set-up %.2f s, %d steps %.2f s, export %.2f s", name, setup_s, run.max_steps - start, steps_s,
+                time.perf_counter() - began)
+    return export_dir
 
 
 def check_distributed(distributed_type: DistributedType, deepspeed_plugin: Any, trained: tuple[str, ...]) -> None:
@@ -146,8 +155,8 @@ def _optimizer_step(accelerator: Accelerator, run: RunConfig, task: Task, module
 
 
 def _finish(accelerator: Accelerator, task: Task, ema: EMAModel | None, trained: list[nn.Parameter],
-            export_dir: Path) -> Path:
-    """Export the trained (or EMA) weights as a model folder; returns its path."""
+            export_dir: Path) -> None:
+    """Export the trained (or EMA) weights as a model folder."""
     accelerator.wait_for_everyone()
     if ema:
         ema.copy_to(trained)
@@ -155,4 +164,3 @@ def _finish(accelerator: Accelerator, task: Task, ema: EMAModel | None, trained:
         task.export(export_dir)
     accelerator.wait_for_everyone()
     accelerator.end_training()
-    return export_dir
