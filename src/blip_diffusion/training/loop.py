@@ -63,7 +63,7 @@ def train(make_task: TaskFactory, run: RunConfig, out: Path, config: dict[str, A
           name: str = "train", export_dir: Path | None = None) -> Path:
     """Train to ``run.max_steps`` in ``out`` (``out/checkpoints``); export to ``export_dir`` (``out/model``)."""
     out, export_dir = Path(out), Path(export_dir or Path(out) / "model")
-    began = time.perf_counter()
+    called = time.perf_counter()
     if checkpoint.checkpoint_dirs(out) and not resume:
         raise InputError(f"{out} already holds checkpoints: pass --resume to continue, or choose another output")
     AcceleratorState._reset_state()  # a process may train several parts, each with its own precision
@@ -92,7 +92,7 @@ def train(make_task: TaskFactory, run: RunConfig, out: Path, config: dict[str, A
     batches = iter(loader)
     bar = tqdm(range(start, run.max_steps), initial=start, total=run.max_steps, desc=name,
                disable=not accelerator.is_local_main_process, dynamic_ncols=True)
-    setup_s, began = time.perf_counter() - began, time.perf_counter()
+    first_step = time.perf_counter()
     for step in bar:
         tic = time.perf_counter()
         for module in modules:
@@ -109,10 +109,10 @@ def train(make_task: TaskFactory, run: RunConfig, out: Path, config: dict[str, A
         if run.checkpoint_every and ((step + 1) % run.checkpoint_every == 0 or step + 1 == run.max_steps):
             checkpoint.save(accelerator, out, step + 1, config, run.checkpoints_kept)
     bar.close()
-    steps_s, began = time.perf_counter() - began, time.perf_counter()
+    last_step = time.perf_counter()
     _finish(accelerator, task, ema, trained, export_dir)
-    logger.info("%s: set-up %.2f s, %d steps %.2f s, export %.2f s", name, setup_s, run.max_steps - start, steps_s,
-                time.perf_counter() - began)
+    logger.info("%s: set-up %.2f s, %d steps %.2f s, export %.2f s", name, first_step - called, run.max_steps - start,
+                last_step - first_step, time.perf_counter() - last_step)
     return export_dir
 
 
