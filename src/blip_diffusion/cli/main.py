@@ -31,7 +31,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser, with the flags of ``command`` (every subcommand's when None).
+
+    A subcommand's module imports torch and the model libraries (seconds): ``main`` builds only the
+    one named on the command line, so ``blip-diffusion --help`` and a mistyped command answer at once.
+    """
     parser = argparse.ArgumentParser(
         prog="blip-diffusion",
         description="BLIP-Diffusion: subject-driven text-to-image generation, editing and training.",
@@ -40,15 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="-v: log what each step does and how long it took; -vv: also debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(f"blip_diffusion.cli.{module_name}")
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(command_parser)
-        command_parser.set_defaults(run=module.run)
+        if command in (None, name):
+            module = importlib.import_module(f"blip_diffusion.cli.{module_name}")
+            module.add_arguments(command_parser)
+            command_parser.set_defaults(run=module.run)
     return parser
 
 
+def named_command(argv: list[str]) -> str:
+    """The subcommand in ``argv`` (the first word that is not a flag; the main parser's flags take no
+    values), or "" when there is none."""
+    return next((word for word in argv if not word.startswith("-")), "")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(named_command(argv)).parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
