@@ -3,23 +3,20 @@ bundled model at their smallest size: every table row they print and the grid th
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from tests.conftest import run_script
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def _run(script: str, grid: Path, *args: str) -> dict[str, list[float]]:
     """Run a benchmark; its markdown table rows as {first cell: the numbers of the other cells}."""
-    result = subprocess.run([sys.executable, str(BENCHMARKS / script), "--grid", str(grid), *args],
-                            capture_output=True, text=True, timeout=600, check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
     rows = {}
-    for line in result.stdout.splitlines():
+    for line in run_script(BENCHMARKS / script, "--grid", str(grid), *args).splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if line.startswith("| ") and not cells[0].startswith(("row", "weight")):
             rows.setdefault(cells[0], [float(cell) for cell in cells[1:]])

@@ -3,21 +3,18 @@ run end to end on the bundled base model at their smallest size."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from PIL import Image
+
+from tests.conftest import run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "assets" / "models" / "toy" / "base"
 
 
 def _run(script: str, *args: str) -> str:
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
-                            capture_output=True, text=True, timeout=600, check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
+    return run_script(ROOT / "benchmarks" / script, *args)
 
 
 def test_clip_probe_reads_every_attribute():

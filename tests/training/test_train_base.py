@@ -1,5 +1,7 @@
 """Stage 0: each part's loss falls on a tiny model, and the assembled base model loads in diffusers."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import CLIPVisionConfig, CLIPVisionModel
@@ -19,10 +21,12 @@ from blip_diffusion.training.base_tasks import (
 from blip_diffusion.training.data import ToyCaptions, ToyLabelled, unit_pixels
 from blip_diffusion.training.diffusion import denoising_loss
 from blip_diffusion.training.toy_tokenizers import toy_clip_tokenizer, toy_words
+from tests.conftest import run_script
 
 from .conftest import fit, fixed_batch, tiny_base_config
 
 CPU = torch.device("cpu")
+CHECKPOINT_SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "toy_base_checkpoint.py"
 
 
 def test_toy_tokenizer_keeps_every_toy_word_whole():
@@ -307,21 +311,14 @@ def test_unet_attention_levels_follow_the_config():
 
 @pytest.mark.parametrize("part", ["unet", "clip"])
 def test_a_checkpoint_exports_as_the_model_the_run_ends_with(tiny_base, tmp_path, part):
-    import subprocess
-    import sys
-    from pathlib import Path
-
     from diffusers import UNet2DConditionModel
     from transformers import CLIPModel
 
     from .conftest import TINY_CLIP, TINY_UNET, TINY_VAE
 
     (tmp_path / "run.toml").write_text("[data]\nresolution = 32\n")
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "toy_base_checkpoint.py"
-    done = subprocess.run([sys.executable, str(script), "--part", part, str(tmp_path / "run.toml"),
-                           str(tmp_path / "model"), f"out={tiny_base.parent}", *TINY_CLIP, *TINY_VAE, *TINY_UNET],
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_script(CHECKPOINT_SCRIPT, "--part", part, str(tmp_path / "run.toml"), str(tmp_path / "model"),
+               f"out={tiny_base.parent}", *TINY_CLIP, *TINY_VAE, *TINY_UNET)
     if part == "unet":
         exported = UNet2DConditionModel.from_pretrained(tmp_path / "model" / "unet").state_dict()
         final = UNet2DConditionModel.from_pretrained(tiny_base / "unet").state_dict()
@@ -371,9 +368,6 @@ def test_a_text_encoder_trained_with_the_unet_reads_the_token_ids(tiny_base, tmp
 
 def test_a_base_run_with_a_trained_text_encoder_exports_it(tiny_base, tmp_path):
     import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
 
     from diffusers import DiffusionPipeline
     from transformers import CLIPTextModel
@@ -395,10 +389,7 @@ def test_a_base_run_with_a_trained_text_encoder_exports_it(tiny_base, tmp_path):
     assert pipe("a red star", num_inference_steps=2, height=32, width=32, output_type="np").images.shape == (1, 32, 32, 3)
 
     (tmp_path / "run.toml").write_text("[data]\nresolution = 32\n")
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "toy_base_checkpoint.py"
-    done = subprocess.run([sys.executable, str(script), str(tmp_path / "run.toml"), str(tmp_path / "probe"),
-                           f"out={tmp_path / 'run'}", "unet.train_text_encoder=true", *TINY_VAE, *TINY_UNET],
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_script(CHECKPOINT_SCRIPT, str(tmp_path / "run.toml"), str(tmp_path / "probe"), f"out={tmp_path / 'run'}",
+               "unet.train_text_encoder=true", *TINY_VAE, *TINY_UNET)
     probe = CLIPTextModel.from_pretrained(tmp_path / "probe" / "text_encoder").state_dict()
     assert all(torch.equal(probe[k], exported[k]) for k in exported)
