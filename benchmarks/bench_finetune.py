@@ -8,7 +8,8 @@ export), the way ``blip-diffusion finetune`` runs: BLIP-Diffusion with a LoRA (t
 full UNet, and the DreamBooth-style baseline (LoRA, no subject embedding), at the same step count.
 ``--sd15`` first writes the random real-size model to a temporary folder (not timed) and trains
 with float16 mixed precision. Prints a table with each run's phases (from the command's ``-v`` log:
-loading, the task's set-up, the optimizer steps, export, and the rest: start-up and imports);
+loading, the task's set-up, the optimizer steps, export, and the rest: start-up and imports; and
+the set-up's parts: models to the device, the photos through the VAE, the subject encoding);
 --json writes the numbers.
 """
 
@@ -43,6 +44,9 @@ PHASES = {"load": re.compile(r"INFO blip_diffusion\.training\.finetune: loaded .
           "set-up": re.compile(r"INFO blip_diffusion\.training\.loop: .*: set-up ([\d.]+) s"),
           "steps": re.compile(r"INFO blip_diffusion\.training\.loop: .*, \d+ steps ([\d.]+) s"),
           "export": re.compile(r"INFO blip_diffusion\.training\.loop: .*, export ([\d.]+) s")}
+# parts of "set-up" (not added to the phases' sum)
+SETUP_PARTS = re.compile(r"INFO blip_diffusion\.training\.finetune: set-up: models on \S+ in ([\d.]+) s, "
+                         r"photos encoded in ([\d.]+) s, subject encoded in ([\d.]+) s")
 
 
 def phases(log: str, wall: float) -> dict[str, float]:
@@ -51,9 +55,15 @@ def phases(log: str, wall: float) -> dict[str, float]:
     return {**found, "start-up": wall - sum(found.values())}
 
 
+def setup_parts(log: str) -> dict[str, float]:
+    """Seconds of the set-up's parts (models to the device, photos through the VAE, subject encoding)."""
+    match = SETUP_PARTS.search(log)
+    return dict(zip(("to device", "photos", "subject"), map(float, match.groups()))) if match else {}
+
+
 def time_finetune(model: Path, photos: list[Path], word: str, flags: list[str], steps: int, out: Path,
-                  config: Path | None) -> tuple[float, dict[str, float]]:
-    """Wall seconds of one ``blip-diffusion -v finetune`` process, and its phases."""
+                  config: Path | None) -> tuple[float, str]:
+    """Wall seconds of one ``blip-diffusion -v finetune`` process, and its log."""
     command = [sys.executable, "-m", "blip_diffusion.cli.main", "-v", "finetune", "--model", str(model),
                "--subject", *map(str, photos), "--subject-class", word, "--steps", str(steps), "--out", str(out), *flags]
     if config:
@@ -64,7 +74,7 @@ def time_finetune(model: Path, photos: list[Path], word: str, flags: list[str], 
     wall = time.perf_counter() - start
     if done.returncode:
         sys.exit(f"fine-tuning failed ({' '.join(command)}):\n{done.stderr[-3000:]}")
-    return wall, phases(done.stderr, wall)
+    return wall, done.stderr
 
 
 def main() -> None:
@@ -88,10 +98,13 @@ def main() -> None:
         else:
             model, (photos, word) = TOY_MODEL, TOY_SUBJECT
         for index, name in enumerate(args.methods):
-            seconds, parts = time_finetune(model, photos, word, METHODS[name], args.steps, Path(tmp) / f"out{index}",
-                                           config)
-            rows.append({"method": name, "steps": args.steps, "wall_s": seconds, "phases_s": parts})
+            seconds, log = time_finetune(model, photos, word, METHODS[name], args.steps, Path(tmp) / f"out{index}",
+                                         config)
+            parts, setup = phases(log, seconds), setup_parts(log)
+            rows.append({"method": name, "steps": args.steps, "wall_s": seconds, "phases_s": parts,
+                         "setup_parts_s": setup})
             breakdown = ", ".join(f"{phase} {value:.1f}" for phase, value in parts.items())
+            breakdown += "; set-up: " + ", ".join(f"{part} {value:.1f}" for part, value in setup.items())
             print(f"{name:28s} {args.steps} steps  {seconds:7.1f} s wall (set-up included; {breakdown})", flush=True)
     where = torch.cuda.get_device_name() if args.sd15 else f"cpu, {os.cpu_count()} cores"
     print(f"device: {where}; torch {torch.__version__}; {len(photos)} photos of a {word}")

@@ -150,3 +150,5 @@ def test_the_log_names_each_phase_as_the_fine_tuning_benchmark_reads_it(tmp_path
     parts = bench.phases(log, wall=1000.0)
     assert set(parts) == {"load", "set-up", "steps", "export", "start-up"}, log
     assert all(value >= 0 for value in parts.values()) and parts["start-up"] < 1000.0
+    setup = bench.setup_parts(log)
+    assert set(setup) == {"to device", "photos", "subject"} and sum(setup.values()) <= parts["set-up"]

@@ -123,6 +123,7 @@ class FinetuneTask:
         """``dtype``: the mixed-precision dtype, in which the frozen weights are kept (the UNet's too when
         a LoRA trains; a full UNet keeps float32 master weights); trained parameters stay float32."""
         self.config, self.parts, self.device = config, parts, device
+        began = time.perf_counter()
         self.unet = parts["unet"].to(device, dtype if config.lora_rank else torch.float32)
         if config.lora_rank:
             from peft import LoraConfig
@@ -137,8 +138,12 @@ class FinetuneTask:
             self.unet.enable_gradient_checkpointing()
         self.text_encoder = parts["text_encoder"].to(device, dtype).requires_grad_(False).eval()
         self.noise = training_scheduler()
+        placed = time.perf_counter()
         self.posterior = self._encode_photos(parts["vae"].to(device).eval(), parts["photos"])
+        photos_encoded = time.perf_counter()
         self.subject_embedding = self._encode_subject(parts["pipe"]) if parts["pipe"] else None
+        logger.info("set-up: models on %s in %.2f s, photos encoded in %.2f s, subject encoded in %.2f s", device,
+                    placed - began, photos_encoded - placed, time.perf_counter() - photos_encoded)
         self.subject = SubjectParameter(self.subject_embedding.embeds).to(device) if self.subject_embedding else None
         self.data = Shuffled(list(range(len(self.posterior[0]))), config.run.seed)
 
