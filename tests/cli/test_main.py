@@ -37,3 +37,16 @@ def test_a_subcommands_help_lists_its_own_flags(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["encode-subject", "--help"])
     assert exit_info.value.code == 0 and "--subject-class" in capsys.readouterr().out
+
+
+def test_an_input_error_quoting_a_multi_line_message_prints_one_line(monkeypatch, capsys):
+    from blip_diffusion.cli import encode_subject
+    from blip_diffusion.errors import InputError
+
+    def run(args):
+        raise InputError("model x cannot be fetched: ConnectError\nAn error happened while trying to locate the files")
+
+    monkeypatch.setattr(encode_subject, "run", run)
+    assert main(["encode-subject", "--subject", "a.jpg", "--subject-class", "dog", "--out", "x.safetensors"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: model x cannot be fetched: ConnectError An error happened while trying to locate the files\n"

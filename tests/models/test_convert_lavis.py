@@ -92,3 +92,11 @@ def main_or_raise(tmp_path):
     from blip_diffusion.pipelines.convert import convert_lavis_folder
 
     convert_lavis_folder(tmp_path / "lavis", FIXTURE_MODEL, tmp_path / "out", QFORMER_TOKENIZER)
+
+
+def test_missing_lavis_folder_is_named_before_the_configs_are_fetched(tmp_path):
+    from blip_diffusion.pipelines.convert import convert_lavis_folder
+
+    with pytest.raises(InputError, match="LAVIS checkpoint folder not found: .*nowhere"):
+        convert_lavis_folder(tmp_path / "nowhere", "owner/not-in-the-cache", tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -13,7 +13,10 @@ from blip_diffusion.cli import toybench, toyworld
 from blip_diffusion.errors import InputError
 from blip_diffusion.evaluation.pipeline_generator import PipelineGenerator
 from blip_diffusion.toyworld.bench_report import REPORT_JSON
+from tests.conftest import ASSETS
 from tests.toyworld.conftest import ORACLE
+
+TOY_MODEL = ASSETS / "models" / "toy" / "blip-diffusion"  # a model folder; the tests stand in for its pipeline
 
 
 def _run(module, argv: list[str]) -> int:
@@ -31,6 +34,8 @@ def _run(module, argv: list[str]) -> int:
         (["--resolution", "20"], "--resolution must be a multiple of 8"),
         (["--steps", "0"], "--steps must be at least 1, got 0"),
         (["--oracle", "missing.safetensors"], "missing.safetensors' does not exist"),
+        ([], "model not found: m is neither a model folder nor a Hub repo id"),
+        (["--model", str(TOY_MODEL), "--base-model", "./base"], "model not found: ./base"),
     ],
 )
 def test_toybench_refuses_bad_input(tmp_path, argv, message):
@@ -113,7 +118,7 @@ def test_toybench_end_to_end_and_resumed(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(PipelineGenerator, "from_pretrained", staticmethod(from_pretrained))
     argv = [
         "--model",
-        "toy",
+        str(TOY_MODEL),
         "--out",
         str(tmp_path),
         "--subjects",
@@ -124,7 +129,7 @@ def test_toybench_end_to_end_and_resumed(tmp_path, monkeypatch, capsys):
         "3",
     ]
     assert _run(toybench, [*argv, "--oracle", str(ORACLE), "--device", "cpu", "--no-progress"]) == 0
-    assert made == [("toy", 64, 3)]
+    assert made == [(str(TOY_MODEL), 64, 3)]
     targets = [(call["target_subject_category"], call["prompt"]) for call in pipe.calls]
     assert targets[2] == ("star", ["on the beach"]) and targets[21] == ("striped", ["star"])
     report = json.loads((tmp_path / REPORT_JSON).read_text())
@@ -132,4 +137,4 @@ def test_toybench_end_to_end_and_resumed(tmp_path, monkeypatch, capsys):
     assert "blip_diffusion: subject fidelity" in capsys.readouterr().out
 
     assert _run(toybench, [*argv, "--oracle", str(ORACLE), "--device", "cpu", "--no-progress"]) == 0
-    assert made == [("toy", 64, 3)]  # everything was there: the model was not loaded again
+    assert made == [(str(TOY_MODEL), 64, 3)]  # everything was there: the model was not loaded again

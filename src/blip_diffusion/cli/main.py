@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except InputError as error:  # one line, also where it quotes a library's multi-line message
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

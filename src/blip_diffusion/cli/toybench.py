@@ -30,6 +30,7 @@ from blip_diffusion.evaluation.pipeline_generator import (
     GenerationSettings,
     PipelineGenerator,
 )
+from blip_diffusion.pipelines.model_folder import resolve_model_folder
 from blip_diffusion.toyworld.adapters import TextOnlyGenerator, TruthGenerator, VaeRoundTripGenerator
 from blip_diffusion.toyworld.bench import (
     CLASS_ONLY,
@@ -228,7 +229,9 @@ def _finetuned_rows(
 def run(args: argparse.Namespace) -> int:
     _check(args)
     device = str(resolve_device(args.device))
-    oracle = load_oracle(args.oracle, device)  # before any generation: a missing oracle fails fast
+    oracle = load_oracle(args.oracle, device)  # before any generation: a missing oracle or model fails fast
+    for model in filter(None, (args.model, args.base_model)):
+        resolve_model_folder(model)
     bench = prepare_bench(args.out, args.subjects, args.samples_per_prompt, args.seed, args.resolution)
     settings = {
         "model": args.model,

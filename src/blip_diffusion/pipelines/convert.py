@@ -7,6 +7,7 @@ from pathlib import Path
 
 from transformers import Blip2Config, CLIPTextConfig
 
+from blip_diffusion.errors import InputError
 from blip_diffusion.models.convert_lavis import subject_encoder_state
 from blip_diffusion.models.ctx_clip import ContextCLIPTextModel
 from blip_diffusion.models.loading import build_and_load, build_with_state
@@ -21,6 +22,8 @@ def convert_lavis_folder(
 ) -> Path:
     """Weights from ``lavis_dir``; configs, tokenizers and scheduler from the model ``config_from``."""
     lavis_dir = Path(lavis_dir)
+    if not lavis_dir.is_dir():  # before config_from, which may mean a download
+        raise InputError(f"LAVIS checkpoint folder not found: {lavis_dir}")
     root = model_folder.resolve_model_folder(config_from)
     index = model_folder.read_model_index(root)
     read = model_folder.read_json
