@@ -50,3 +50,29 @@ def test_an_input_error_quoting_a_multi_line_message_prints_one_line(monkeypatch
     assert main(["encode-subject", "--subject", "a.jpg", "--subject-class", "dog", "--out", "x.safetensors"]) == 2
     err = capsys.readouterr().err
     assert err == "error: model x cannot be fetched: ConnectError An error happened while trying to locate the files\n"
+
+
+@pytest.mark.parametrize("argv", [
+    ["generate", "--subject", "a.jpg", "--prompt", "x"],
+    ["edit", "--subject", "a.jpg", "--subject-class", "dog", "--prompt", "x"],
+    ["stylize", "--style", "a.jpg", "--structure", "b.jpg", "--prompt", "x"],
+    ["finetune", "--model", "m", "--subject", "a.jpg", "--subject-class", "dog"],
+    ["toybench", "--model", "m"],
+    ["eval", "dreambench", "--model", "m"],
+    ["convert-lavis", "lavis"],
+    ["toyworld", "examples"],
+])
+def test_a_file_where_the_output_folder_goes_is_refused_before_any_work(tmp_path, capsys, argv):
+    taken = tmp_path / "taken.png"
+    taken.write_bytes(b"an earlier result")
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--out", str(taken)])
+    assert exit_info.value.code == 2
+    assert f"argument --out: {taken} is a file; expected a folder" in capsys.readouterr().err
+    assert taken.read_bytes() == b"an earlier result"
+
+
+def test_a_folder_where_the_output_file_goes_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["encode-subject", "--subject", "a.jpg", "--subject-class", "dog", "--out", str(tmp_path)])
+    assert f"argument --out: {tmp_path} is a folder; expected a file name" in capsys.readouterr().err

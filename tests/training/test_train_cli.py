@@ -38,3 +38,12 @@ def test_missing_inputs_are_named(tmp_path):
         train.run(parse("stage1", f"out={tmp_path}", f"vision_model={tmp_path / 'none'}"))
     with pytest.raises(InputError, match="base_model"):
         train.run(parse("stage2", f"out={tmp_path}", f"base_model={tmp_path / 'none'}"))
+
+
+@pytest.mark.parametrize("stage", ["base", "stage1", "stage2", "controlnet"])
+def test_a_file_in_place_of_the_output_folder_is_refused_before_training(tmp_path, stage):
+    taken = tmp_path / "taken"
+    taken.write_text("an earlier result")
+    with pytest.raises(InputError, match=f"out={taken} is a file; expected a folder"):
+        train.run(parse(stage, f"out={taken}"))
+    assert taken.read_text() == "an earlier result"

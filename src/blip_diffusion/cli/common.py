@@ -67,6 +67,21 @@ def resolve_device(name: str | None) -> torch.device:
     return device
 
 
+def output_folder(text: str) -> Path:
+    """``--out`` of a command that writes a folder (argparse type): refused before any work when a file
+    stands in its place."""
+    if Path(text).exists() and not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file; expected a folder (new or existing)")
+    return Path(text)
+
+
+def output_file(text: str) -> Path:
+    """``--out`` of a command that writes one file (argparse type): refused when a folder stands in its place."""
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; expected a file name")
+    return Path(text)
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """'512x384' -> (width 512, height 384)."""
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from blip_diffusion.cli.common import output_folder
 from blip_diffusion.pipelines.convert import convert_lavis_folder
 
 
@@ -12,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config-from", default="Salesforce/blipdiffusion",
                         help="model folder or Hub id giving the configs, tokenizers and scheduler")
     parser.add_argument("--qformer-tokenizer", default=None, help="folder of the Q-Former's BERT tokenizer")
-    parser.add_argument("--out", required=True, help="output model folder")
+    parser.add_argument("--out", type=output_folder, required=True, help="output model folder")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import torch
 
-from blip_diffusion.cli.common import add_background_argument, add_model_arguments, load_pipeline, parse_size
+from blip_diffusion.cli.common import (
+    add_background_argument,
+    add_model_arguments,
+    load_pipeline,
+    output_folder,
+    parse_size,
+)
 from blip_diffusion.cli.generate import make_grid, subject_input
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines.attention_control import AttentionEditConfig
@@ -49,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", default="pndm", choices=sorted(SCHEDULERS),
                         help="sampler of generated sources (real images always use DDIM)")
     _add_attention_arguments(parser)
-    parser.add_argument("--out", default="outputs", help="output folder")
+    parser.add_argument("--out", type=output_folder, default="outputs", help="output folder")
 
 
 def _add_attention_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.image:
         print(f"reconstruction: relative latent error {output.reconstruction_error():.4f}")
-    settings = {key: value for key, value in vars(args).items() if key not in ("run", "size")}
+    settings = {key: value for key, value in vars(args).items() if key not in ("run", "size", "out")}
     settings["model"] = str(pipe.model_name)
     for path in _save(output, args, settings):
         print(path)

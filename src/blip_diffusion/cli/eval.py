@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from blip_diffusion.cli.common import add_feature_cache_argument, check_feature_cache
+from blip_diffusion.cli.common import add_feature_cache_argument, check_feature_cache, output_folder
 from blip_diffusion.errors import InputError
 from blip_diffusion.evaluation.finetuned_generators import FinetuneSettings
 from blip_diffusion.evaluation.pipeline_generator import DTYPES, GenerationSettings
@@ -56,7 +56,7 @@ def _add_dreambench_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="DreamBench folder: prompts_and_classes.txt and one folder of photos per subject",
     )
-    parser.add_argument("--out", required=True, type=Path, help="output folder (rerun with it to resume)")
+    parser.add_argument("--out", required=True, type=output_folder, help="output folder (rerun with it to resume)")
     parser.add_argument(
         "--qformer-tokenizer",
         default=None,

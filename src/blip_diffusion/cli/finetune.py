@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 
+from blip_diffusion.cli.common import output_folder
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="BLIP-Diffusion model folder (dreambooth: any text-to-image folder)")
     parser.add_argument("--subject", required=True, nargs="+", help="photos of the subject")
     parser.add_argument("--subject-class", required=True, help="the subject's class word, e.g. dog")
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--out", type=output_folder, required=True, help="output folder")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default 40)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--lora-rank", type=int, default=None, help="LoRA rank of the UNet (default 4)")
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from blip_diffusion.training.finetune import FinetuneConfig, finetune
 
     flags = {"model": args.model, "subject": list(args.subject), "subject_class": args.subject_class,
-             "out": args.out, "method": args.method, "lora_rank": 0 if args.full_unet else args.lora_rank,
+             "out": str(args.out), "method": args.method, "lora_rank": 0 if args.full_unet else args.lora_rank,
              "learning_rate": args.lr, "qformer_tokenizer": args.qformer_tokenizer, "prompt_reps": args.prompt_reps,
              "run": {"max_steps": args.steps, "seed": args.seed}}
     values = merge(read_file(args.config) if args.config else {}, _given(flags))

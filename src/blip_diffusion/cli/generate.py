@@ -16,6 +16,7 @@ from blip_diffusion.cli.common import (
     add_model_arguments,
     check_feature_cache,
     load_pipeline,
+    output_folder,
     parse_size,
 )
 from blip_diffusion.errors import InputError
@@ -56,7 +57,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, num_images: bool = T
                              "aspect ratio at that long side)")
     parser.add_argument("--scheduler", default="pndm", choices=sorted(SCHEDULERS), help="sampler")
     add_feature_cache_argument(parser)
-    parser.add_argument("--out", default="outputs", help="output folder")
+    parser.add_argument("--out", type=output_folder, default="outputs", help="output folder")
 
 
 def configure_sampling(pipe: BlipDiffusionPipeline, args: argparse.Namespace) -> None:

@@ -17,6 +17,7 @@ from blip_diffusion.cli.common import (
     add_model_arguments,
     check_feature_cache,
     load_pipeline,
+    output_folder,
 )
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines import model_folder
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "0.0.0.0: the network)")
     parser.add_argument("--port", type=int, default=7860, help="port to listen on")
     add_feature_cache_argument(parser)
-    parser.add_argument("--out", default=None,
+    parser.add_argument("--out", type=output_folder, default=None,
                         help="keep generated images and subject files here "
                              "(default: a temporary folder, removed on exit)")
     parser.add_argument("--subjects", default=None,

@@ -16,6 +16,7 @@ from blip_diffusion.cli.common import (
     REPO_ROOT,
     add_feature_cache_argument,
     check_feature_cache,
+    output_folder,
     resolve_device,
 )
 from blip_diffusion.errors import InputError
@@ -54,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=None, help="BLIP-Diffusion model folder (without it: the --base-model rows only)"
     )
-    parser.add_argument("--out", required=True, type=Path, help="output folder (rerun with it to resume)")
+    parser.add_argument("--out", required=True, type=output_folder, help="output folder (rerun with it to resume)")
     parser.add_argument(
         "--base-model",
         default=None,

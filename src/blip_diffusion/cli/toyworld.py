@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from blip_diffusion.cli.common import output_file, output_folder
 from blip_diffusion.errors import InputError
 from blip_diffusion.toyworld.datasets import DEFAULT_RESOLUTION
 from blip_diffusion.toyworld.examples import bench_sheet, world_sheet
@@ -32,7 +33,7 @@ _TRAINING = OracleTraining()
 
 
 def _add_examples(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, type=Path, help="folder for world.png and toybench.png")
+    parser.add_argument("--out", required=True, type=output_folder, help="folder for world.png and toybench.png")
     parser.add_argument("--resolution", type=int, default=DEFAULT_RESOLUTION, help="picture side in pixels")
     parser.add_argument("--seed", type=int, default=0, help="seed of the world sheet")
 
@@ -44,7 +45,7 @@ def _add_dataset(parser: argparse.ArgumentParser) -> None:
         help="captions: image-caption pairs; subjects: stage-2 target, source and mask; "
         "backgrounds: the random-background pool",
     )
-    parser.add_argument("--out", required=True, type=Path, help="output folder (replaced when complete)")
+    parser.add_argument("--out", required=True, type=output_folder, help="output folder (replaced when complete)")
     parser.add_argument("--count", type=int, required=True, help="number of items")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same bytes")
     parser.add_argument("--resolution", type=int, default=DEFAULT_RESOLUTION, help="picture side in pixels")
@@ -52,7 +53,7 @@ def _add_dataset(parser: argparse.ArgumentParser) -> None:
 
 def _add_train_oracle(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--out", required=True, type=Path, help="weights file, e.g. assets/toyworld/oracle.safetensors"
+        "--out", required=True, type=output_file, help="weights file, e.g. assets/toyworld/oracle.safetensors"
     )
     parser.add_argument("--steps", type=int, default=_TRAINING.steps, help="optimiser steps")
     parser.add_argument("--batch-size", type=int, default=_TRAINING.batch_size, help="pictures per step")
@@ -71,7 +72,7 @@ def _add_bundle(parser: argparse.ArgumentParser) -> None:
         "--base", type=Path, default=Path("outputs/train/base/model"), help="stage-0 base model folder"
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("assets/models/toy"), help="bundle folder (replaced whole)"
+        "--out", type=output_folder, default="assets/models/toy", help="bundle folder (replaced whole)"
     )
     parser.add_argument("--base-only", action="store_true", help="bundle the base model alone (no --model)")
     parser.add_argument("--controlnet", type=Path, default=None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from blip_diffusion.errors import InputError
 
@@ -56,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if options.print_config:
         print(json.dumps(to_dict(config), indent=2))
         return 0
+    if Path(config.out).exists() and not Path(config.out).is_dir():
+        raise InputError(f"out={config.out} is a file; expected a folder (new, or a run's to resume)")
     model = getattr(module, train_name)(config, resume=options.resume)
     print(f"model: {model}")
     return 0
