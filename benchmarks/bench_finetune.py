@@ -29,7 +29,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.bench_generate import STAND_IN_VOCAB, TOY_MODEL, build_sd15
+from benchmarks.bench_generate import STAND_IN_VOCAB, TOY_MODEL, build_sd15, device_name
 
 TOY_SUBJECT = (sorted((ROOT / "assets" / "toyworld" / "demo-subject").glob("*.png")), "ball")
 PHOTO_SUBJECT = (sorted((ROOT / "assets" / "dreambench" / "dog").glob("*.jpg"))[:3], "dog")
@@ -106,7 +106,7 @@ def main() -> None:
             breakdown = ", ".join(f"{phase} {value:.1f}" for phase, value in parts.items())
             breakdown += "; set-up: " + ", ".join(f"{part} {value:.1f}" for part, value in setup.items())
             print(f"{name:28s} {args.steps} steps  {seconds:7.1f} s wall (set-up included; {breakdown})", flush=True)
-    where = torch.cuda.get_device_name() if args.sd15 else f"cpu, {os.cpu_count()} cores"
+    where = device_name(torch.device("cuda" if args.sd15 else "cpu"))
     print(f"device: {where}; torch {torch.__version__}; {len(photos)} photos of a {word}")
     if args.json:
         Path(args.json).write_text(json.dumps({"device": where, "torch": torch.__version__, "rows": rows}, indent=2) + "\n")

@@ -83,6 +83,15 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's architecture, threads and vector instructions: CPU hosts of the same
+    kind differ (AVX2 or AVX-512), and with them every CPU time here."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return (f"{platform.machine()} cpu, {torch.get_num_threads()} threads, "
+            f"{torch.backends.cpu.get_cpu_capability()}")
+
+
 def peak_memory_gib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated() / 2**30
@@ -150,7 +159,7 @@ def main() -> None:
     def ours(output_type: str = "np"):
         return pipe(prompts, image, "dog", latents=latents, output_type=output_type, **common).images
 
-    results: dict = {"device": torch.cuda.get_device_name() if device.type == "cuda" else platform.machine(),
+    results: dict = {"device": device_name(device),
                      "torch": torch.__version__, "size": size, "steps": steps, "scheduler": args.scheduler,
                      "batch": args.batch, "variants": {}}
     float32_images = None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.bench_generate import build_sd15, peak_memory_gib, sync
+from benchmarks.bench_generate import build_sd15, device_name, peak_memory_gib, sync
 
 CONFIGS = ROOT / "configs" / "train"
 SUBJECT = sorted((ROOT / "assets" / "dreambench" / "dog").glob("*.jpg"))[:3]
@@ -172,7 +171,7 @@ def main() -> None:
                          "peak_memory_gib": memory})
             print(f"{name:34s} batch {batch:3d}  {rate:7.3f} steps/s  {rate * batch:8.1f} samples/s  "
                   f"peak {memory:6.2f} GiB", flush=True)
-    where = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads"
+    where = device_name(device)
     print(f"device: {where}; torch {torch.__version__}; mixed precision {args.mixed_precision}; "
           f"gradient checkpointing {args.gradient_checkpointing}")
     if args.json:
