@@ -119,6 +119,12 @@ def test_long_negative_prompt_is_truncated(pipe, dog_image):
         ({"source_subject_category": None}, "source_subject_category is required"),
         ({"target_subject_category": ["a", "b"]}, "target_subject_category has 2 entries"),
         ({"latents": torch.zeros(1, 4, 8, 8)}, "latents must have shape"),
+        ({"prompt": 3}, "prompt must be a non-empty text or list of texts, got 3"),
+        ({"reference_image": None}, "reference_image is required"),
+        ({"num_images_per_prompt": 0}, "num_images_per_prompt must be a whole number of at least 1, got 0"),
+        ({"num_images_per_prompt": 1.5}, "num_images_per_prompt must be a whole number"),
+        ({"guidance_scale": "7.5"}, "guidance_scale must be a number, got '7.5'"),
+        ({"prompt": ["a", "b"], "generator": [torch.Generator()] * 3}, r"one generator per image \(2\), got 3"),
     ],
 )
 def test_bad_arguments_are_clear_errors(pipe, dog_image, kwargs, message):

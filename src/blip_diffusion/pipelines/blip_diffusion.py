@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -229,6 +230,8 @@ class BlipDiffusionPipeline(DiffusionPipeline):
         background: tuple[int, int, int] | None = None,
     ) -> tuple[torch.Tensor, str]:
         """Subject embeddings (B, Q, D) for every prompt, and the source class word."""
+        if subject is None:
+            raise InputError("reference_image is required: photos of the subject, a subject file or embeddings")
         if isinstance(subject, (str, os.PathLike)) and str(subject).endswith(".safetensors"):
             subject = SubjectEmbedding.load(subject)
         if isinstance(subject, SubjectEmbedding):
@@ -291,8 +294,9 @@ class BlipDiffusionPipeline(DiffusionPipeline):
     def check_inputs(
         self, prompt: str | list[str], source: str | list[str] | None, target: str | list[str] | None,
         negative_prompt: str | list[str], height: int, width: int, num_inference_steps: int, output_type: str,
+        guidance_scale: float = 7.5, num_images_per_prompt: int = 1,
     ) -> tuple[list[str], list[str] | None, list[str] | None, list[str]]:
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt) if isinstance(prompt, (list, tuple)) else []
         if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
             raise InputError(f"prompt must be a non-empty text or list of texts, got {prompt!r}")
         batch = len(prompts)
@@ -309,6 +313,11 @@ class BlipDiffusionPipeline(DiffusionPipeline):
             raise InputError(f"num_inference_steps must be at least 1, got {num_inference_steps}")
         if output_type not in OUTPUT_TYPES:
             raise InputError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
+        if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, numbers.Real):
+            raise InputError(f"guidance_scale must be a number, got {guidance_scale!r}")
+        if (isinstance(num_images_per_prompt, bool) or not isinstance(num_images_per_prompt, numbers.Integral)
+                or num_images_per_prompt < 1):
+            raise InputError(f"num_images_per_prompt must be a whole number of at least 1, got {num_images_per_prompt!r}")
         return prompts, sources, targets, negatives
 
     def prepare_latents(
@@ -317,6 +326,8 @@ class BlipDiffusionPipeline(DiffusionPipeline):
     ) -> torch.Tensor:
         shape = (batch_size, self.unet.config.in_channels, height // self.vae_scale_factor,
                  width // self.vae_scale_factor)
+        if isinstance(generator, list) and len(generator) not in (1, batch_size):
+            raise InputError(f"generator: a list needs one generator per image ({batch_size}), got {len(generator)}")
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=self._execution_device, dtype=dtype)
         elif tuple(latents.shape) != shape:
@@ -398,7 +409,7 @@ class BlipDiffusionPipeline(DiffusionPipeline):
         height, width = height or self.default_size, width or self.default_size
         prompts, sources, targets, negatives = self.check_inputs(
             prompt, source_subject_category, target_subject_category, negative_prompt, height, width,
-            num_inference_steps, output_type,
+            num_inference_steps, output_type, guidance_scale, num_images_per_prompt,
         )
         batch = len(prompts)
         if sources and len(set(sources)) > 1:
