@@ -35,7 +35,6 @@ from blip_diffusion.toyworld.subjects import (
 BENCH_SEED = 20230524  # arXiv 2305.14720
 MAX_SUBJECTS = 100
 REFERENCE_COUNTS = (4, 6)  # inclusive range of reference photos per subject
-PROMPTS_PER_SUBJECT = 25
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
