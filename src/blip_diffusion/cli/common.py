@@ -70,16 +70,18 @@ def resolve_device(name: str | None) -> torch.device:
 def output_folder(text: str) -> Path:
     """``--out`` of a command that writes a folder (argparse type): refused before any work when a file
     stands in its place."""
-    if Path(text).exists() and not Path(text).is_dir():
+    path = Path(text)
+    if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a file; expected a folder (new or existing)")
-    return Path(text)
+    return path
 
 
 def output_file(text: str) -> Path:
     """``--out`` of a command that writes one file (argparse type): refused when a folder stands in its place."""
-    if Path(text).is_dir():
+    path = Path(text)
+    if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder; expected a file name")
-    return Path(text)
+    return path
 
 
 def parse_size(text: str) -> tuple[int, int]:
