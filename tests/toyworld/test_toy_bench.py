@@ -10,10 +10,11 @@ from PIL import Image
 
 from blip_diffusion.errors import InputError
 from blip_diffusion.evaluation.pipeline_generator import GenerationSettings
+from blip_diffusion.evaluation.report import REPORT_JSON, REPORT_MD
 from blip_diffusion.evaluation.worklist import image_path
 from blip_diffusion.toyworld.adapters import TextOnlyGenerator, TruthGenerator, full_caption
 from blip_diffusion.toyworld.bench import GROUND_TRUTH, REFERENCES_DIR, Row, prepare_bench, run_toybench
-from blip_diffusion.toyworld.bench_report import OVERVIEW, REPORT_JSON, REPORT_MD
+from blip_diffusion.toyworld.bench_report import OVERVIEW
 from tests.toyworld.conftest import CopyReference, WrongSubject
 
 SETTINGS = GenerationSettings(height=64, width=64)

@@ -12,7 +12,7 @@ from PIL import Image
 from blip_diffusion.cli import toybench, toyworld
 from blip_diffusion.errors import InputError
 from blip_diffusion.evaluation.pipeline_generator import PipelineGenerator
-from blip_diffusion.toyworld.bench_report import REPORT_JSON
+from blip_diffusion.evaluation.report import REPORT_JSON
 from tests.conftest import ASSETS
 from tests.toyworld.conftest import ORACLE
 

@@ -11,9 +11,9 @@ from PIL import Image
 from blip_diffusion.cli import toybench
 from blip_diffusion.evaluation.dreambench import Prompt
 from blip_diffusion.evaluation.finetuned_generators import TIMING_FILE, dreambooth_text
+from blip_diffusion.evaluation.report import REPORT_JSON, REPORT_MD
 from blip_diffusion.evaluation.worklist import GenerationRequest
 from blip_diffusion.pipelines.finetuned_subject import FINETUNE_FILE
-from blip_diffusion.toyworld.bench_report import REPORT_JSON, REPORT_MD
 from blip_diffusion.training.stage2 import train_stage2
 
 from .conftest import tiny_stage2_config

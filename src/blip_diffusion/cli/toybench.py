@@ -31,6 +31,7 @@ from blip_diffusion.evaluation.pipeline_generator import (
     GenerationSettings,
     PipelineGenerator,
 )
+from blip_diffusion.evaluation.report import REPORT_MD
 from blip_diffusion.pipelines.model_folder import resolve_model_folder
 from blip_diffusion.toyworld.adapters import TextOnlyGenerator, TruthGenerator, VaeRoundTripGenerator
 from blip_diffusion.toyworld.bench import (
@@ -43,7 +44,6 @@ from blip_diffusion.toyworld.bench import (
     prepare_bench,
     run_toybench,
 )
-from blip_diffusion.toyworld.bench_report import REPORT_MD
 from blip_diffusion.toyworld.benchset import MAX_SUBJECTS
 from blip_diffusion.toyworld.oracle import load_oracle
 

@@ -151,9 +151,14 @@ def render_markdown(report: Mapping[str, Any]) -> str:
 
 def write_report(report: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.md`` into ``out_dir`` atomically; return their paths."""
+    return write_report_files(report, render_markdown(report), out_dir)
+
+
+def write_report_files(report: Mapping[str, Any], markdown: str, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``report`` as ``report.json`` and ``markdown`` as ``report.md`` into ``out_dir``, each atomically."""
     json_path, md_path = Path(out_dir) / REPORT_JSON, Path(out_dir) / REPORT_MD
     with atomic_path(json_path) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     with atomic_path(md_path) as tmp:
-        tmp.write_text(render_markdown(report), encoding="utf-8")
+        tmp.write_text(markdown, encoding="utf-8")
     return json_path, md_path

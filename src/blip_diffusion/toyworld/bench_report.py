@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -13,7 +12,7 @@ import torch
 
 from blip_diffusion.evaluation.grids import subject_grid, write_subject_grids
 from blip_diffusion.evaluation.metrics import distinct_pairs_cosine
-from blip_diffusion.evaluation.report import format_score
+from blip_diffusion.evaluation.report import format_score, write_report_files
 from blip_diffusion.evaluation.worklist import GenerationRequest, image_path
 from blip_diffusion.toyworld.metrics import ImageScore, mean_scores
 from blip_diffusion.utils.atomic import atomic_path
@@ -21,7 +20,7 @@ from blip_diffusion.utils.atomic import atomic_path
 if TYPE_CHECKING:
     from blip_diffusion.toyworld.bench import ToyBench
 
-REPORT_JSON, REPORT_MD, OVERVIEW = "report.json", "report.md", "overview.png"
+OVERVIEW = "overview.png"
 _COLUMNS = (
     ("subject_fidelity", "subject fidelity"),
     ("identity_cosine", "identity cosine"),
@@ -170,12 +169,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
 
 def write_report(report: Mapping[str, Any], out: Path) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.md`` into ``out`` atomically; return their paths."""
-    json_path, md_path = Path(out) / REPORT_JSON, Path(out) / REPORT_MD
-    with atomic_path(json_path) as tmp:
-        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    with atomic_path(md_path) as tmp:
-        tmp.write_text(render_markdown(report), encoding="utf-8")
-    return json_path, md_path
+    return write_report_files(report, render_markdown(report), out)
 
 
 def write_grids(bench: ToyBench, row_dir: Path, thumbnail: int = 64) -> list[Path]:
