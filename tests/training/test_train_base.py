@@ -180,6 +180,19 @@ def test_subject_weighted_loss_equals_the_plain_loss_under_uniform_weights(tiny_
     assert torch.allclose(plain, weighted, atol=1e-6)
 
 
+def test_subject_weights_add_the_coverage_and_peak_on_the_outline():
+    from blip_diffusion.training.diffusion import subject_weights
+
+    alpha = torch.zeros(1, 1, 4, 8)
+    alpha[..., :2, :4] = 1.0  # latent pixel (0, 0) of a 2x2 grid: covered; (1, 1): half covered; the rest empty
+    alpha[..., 2:, 4:6] = 1.0
+    assert subject_weights(alpha, (2, 2), 0.0) is None
+    assert torch.equal(subject_weights(alpha, (2, 2), 3.0), torch.tensor([[[[4.0, 1.0], [1.0, 2.5]]]]))
+    # the outline term: 4c(1 - c) is 0 on covered and empty pixels and 1 on the half-covered one
+    assert torch.equal(subject_weights(alpha, (2, 2), 0.0, edge=10.0), torch.tensor([[[[1.0, 1.0], [1.0, 11.0]]]]))
+    assert torch.equal(subject_weights(alpha, (2, 2), 3.0, edge=10.0), torch.tensor([[[[4.0, 1.0], [1.0, 12.5]]]]))
+
+
 def test_min_snr_weights_count_only_the_nearly_clean_timesteps_less():
     from blip_diffusion.training.diffusion import min_snr_weights, training_scheduler
 

@@ -97,6 +97,7 @@ class UnetPart:
     caption_dropout: float = 0.1
     photos: int = 20000  # training photos, encoded once (OUT/unet/encoded.safetensors) and seen in seeded epochs
     subject_loss_weight: float = 0.0  # extra loss weight on the subject's latent pixels (see UnetTask)
+    edge_loss_weight: float = 0.0  # extra loss weight on the latent pixels its outline crosses (see UnetTask)
     snr_gamma: float = 0.0  # Min-SNR loss weighting (training.diffusion.denoising_loss); 0: uniform
     train_text_encoder: bool = False  # train the CLIP text tower with the UNet (GLIDE) instead of freezing it (SD)
 
@@ -235,7 +236,8 @@ def _train_unet(config: BaseConfig, out: Path, settings: dict, resume: bool) -> 
         return UnetTask(cfg, encoded, part.caption_dropout, part.subject_loss_weight, run.seed, device,
                         run.gradient_checkpointing,
                         lambda unet, folder, trained_text: export_base(unet, vae, clip_dir, folder, trained_text),
-                        part.snr_gamma, load_text_encoder(clip_dir) if part.train_text_encoder else None)
+                        part.snr_gamma, load_text_encoder(clip_dir) if part.train_text_encoder else None,
+                        part.edge_loss_weight)
 
     loop.train(make_task, run, out / "unet", settings, _resuming(resume, out / "unet"), name="base-unet",
                export_dir=out / "model")

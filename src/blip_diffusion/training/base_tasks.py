@@ -302,14 +302,16 @@ class UnetTask:
     captions dropped (the empty text's states) for classifier-free guidance.
 
     ``subject_loss_weight`` w weighs each latent pixel by ``1 + w * subject coverage``: the toy's subjects
-    fill a tenth of a picture, and their attributes are what the later stages need the model to draw.
+    fill a tenth of a picture, and their attributes are what the later stages need the model to draw;
+    ``edge_loss_weight`` adds weight on the pixels the subject's outline crosses (:func:`subject_weights`).
     Given a ``text_encoder``, it is trained with the UNet from the captions' token ids (GLIDE's recipe)
     instead of the frozen states being read.
     """
 
     def __init__(self, config: dict[str, Any], encoded: EncodedCaptions, caption_dropout: float,
                  subject_loss_weight: float, seed: int, device: torch.device, gradient_checkpointing: bool,
-                 export: Any = None, snr_gamma: float = 0.0, text_encoder: ContextCLIPTextModel | None = None):
+                 export: Any = None, snr_gamma: float = 0.0, text_encoder: ContextCLIPTextModel | None = None,
+                 edge_loss_weight: float = 0.0):
         self.unet = UNet2DConditionModel.from_config(config).to(device)
         if gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
@@ -317,7 +319,7 @@ class UnetTask:
         self.encoded, self.data = encoded, Shuffled(encoded, seed)
         self.scheduler = training_scheduler()
         self.caption_dropout, self.subject_loss_weight, self.device = caption_dropout, subject_loss_weight, device
-        self.snr_gamma = snr_gamma
+        self.snr_gamma, self.edge_loss_weight = snr_gamma, edge_loss_weight
         self.exporter = export
 
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -336,7 +338,8 @@ class UnetTask:
         latents = batch["latents"].to(self.device)
         dropped = (torch.rand(len(latents)) < self.caption_dropout).to(self.device)
         cond = self.caption_states(batch, dropped)
-        weight = subject_weights(batch["subject"].to(self.device), latents.shape[-2:], self.subject_loss_weight)
+        weight = subject_weights(batch["subject"].to(self.device), latents.shape[-2:], self.subject_loss_weight,
+                                 self.edge_loss_weight)
         return denoising_loss(self.unet, self.scheduler, latents, cond, weight, self.snr_gamma), {}
 
     def caption_states(self, batch: dict[str, torch.Tensor], dropped: torch.Tensor) -> torch.Tensor:

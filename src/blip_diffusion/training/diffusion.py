@@ -38,12 +38,14 @@ def latent_means(vae: AutoencoderKL, pixels: torch.Tensor) -> torch.Tensor:
     return (posterior.mean * vae.config.scaling_factor).float().cpu()
 
 
-def subject_weights(alpha: torch.Tensor, size: tuple[int, ...], extra: float) -> torch.Tensor | None:
-    """Per-latent-pixel loss weights ``1 + extra * coverage`` from the subject's alpha (B, 1, H, W),
-    averaged down to ``size`` (h, w); None when ``extra`` is 0 (the plain loss)."""
-    if not extra:
+def subject_weights(alpha: torch.Tensor, size: tuple[int, ...], extra: float, edge: float = 0.0) -> torch.Tensor | None:
+    """Per-latent-pixel loss weights ``1 + extra * c + edge * 4c(1 - c)`` from the subject's coverage c,
+    its alpha (B, 1, H, W) averaged down to ``size`` (h, w); None when both are 0 (the plain loss).
+    The ``edge`` term peaks on the latent pixels the subject's outline crosses (half covered)."""
+    if not extra and not edge:
         return None
-    return 1.0 + extra * F.adaptive_avg_pool2d(alpha.float(), size)
+    coverage = F.adaptive_avg_pool2d(alpha.float(), size)
+    return 1.0 + extra * coverage + edge * 4.0 * coverage * (1.0 - coverage)
 
 
 @torch.no_grad()
