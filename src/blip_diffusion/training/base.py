@@ -236,8 +236,9 @@ def _train_unet(config: BaseConfig, out: Path, settings: dict, resume: bool) -> 
         return UnetTask(cfg, encoded, part.caption_dropout, part.subject_loss_weight, run.seed, device,
                         run.gradient_checkpointing,
                         lambda unet, folder, trained_text: export_base(unet, vae, clip_dir, folder, trained_text),
-                        part.snr_gamma, load_text_encoder(clip_dir) if part.train_text_encoder else None,
-                        part.edge_loss_weight)
+                        snr_gamma=part.snr_gamma,
+                        text_encoder=load_text_encoder(clip_dir) if part.train_text_encoder else None,
+                        edge_loss_weight=part.edge_loss_weight)
 
     loop.train(make_task, run, out / "unet", settings, _resuming(resume, out / "unet"), name="base-unet",
                export_dir=out / "model")
