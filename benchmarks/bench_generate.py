@@ -2,6 +2,7 @@
 
     python benchmarks/bench_generate.py                 # CPU, the small fixture model
     python benchmarks/bench_generate.py --toy --batch 4  # CPU, the bundled toy model
+    python benchmarks/bench_generate.py --toy --batch 4 --compile --compile-vae --interleave  # CPU, compiled
     python benchmarks/bench_generate.py --sd15 --compile # GPU, random weights at the real SD1.5 / BLIP-2 size
 
 Prints a table (seconds per image, UNet iterations/s, peak memory, ratio against the reference)
@@ -125,6 +126,9 @@ def main() -> None:
     model.add_argument("--toy", action="store_true", help="the bundled toy model at its own size (no reference)")
     parser.add_argument("--compile", action="store_true", help="also time pipe.compile(vae=False): the UNet compiled")
     parser.add_argument("--compile-vae", action="store_true", help="with --compile, also compile the VAE decoder")
+    parser.add_argument("--interleave", action="store_true",
+                        help="with --compile (toy or fixture model): time the eager and the compiled pipeline call by "
+                             "call in turn, so that a shared host's changing speed falls on both alike")
     parser.add_argument("--tuned", action="store_true",
                         help="also time pipe.compile(tuned=True, encoders=True), then with cached embeddings")
     parser.add_argument("--feature-cache", type=int, nargs="*", default=[], metavar="N",
@@ -142,13 +146,10 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
 
+    if args.interleave and (args.sd15 or not args.compile or args.tuned or args.feature_cache or args.memory):
+        sys.exit("--interleave compares --compile (alone) with eager, on the toy or fixture model")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     pipe, size, steps = load_pipeline(args, device)
-    pipe.set_progress_bar_config(disable=True)
-    if args.scheduler != "pndm":  # ours only: the reference keeps PNDM (built from the same config)
-        from blip_diffusion.pipelines.schedulers import make_scheduler
-
-        pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
     image = Image.open(SUBJECT)
     factor = pipe.vae_scale_factor
     latents = torch.randn((args.batch, pipe.unet.config.in_channels, size // factor, size // factor),
@@ -156,8 +157,12 @@ def main() -> None:
     prompts = ["swimming underwater"] * args.batch
     common = {"guidance_scale": 7.5, "num_inference_steps": steps, "height": size, "width": size}
 
-    def ours(output_type: str = "np"):
-        return pipe(prompts, image, "dog", latents=latents, output_type=output_type, **common).images
+    def generator(pipe):
+        def generate(output_type: str = "np"):
+            return pipe(prompts, image, "dog", latents=latents, output_type=output_type, **common).images
+        return generate
+
+    ours = generator(pipe)
 
     results: dict = {"device": device_name(device),
                      "torch": torch.__version__, "size": size, "steps": steps, "scheduler": args.scheduler,
@@ -172,12 +177,21 @@ def main() -> None:
     else:
         if not args.no_reference and not args.toy:
             bench.time("reference", reference_call(pipe, prompts, image, latents, common, args.batch))
-        bench.time("ours", ours)
+        if not args.interleave:
+            bench.time("ours", ours)
         if args.sd15:
             results["subject_encoding_ms"] = {"eager": subject_encoding_ms(pipe, image, device)}
-        if args.compile:
+        compiled_name = "ours_compiled_vae" if args.compile_vae else "ours_compiled"
+        if args.interleave:
+            twin = load_pipeline(args, device)[0].compile(vae=args.compile_vae)
+            compiled = generator(twin)
+            bench.time_together({"ours": ours, compiled_name: compiled}, compiled=[compiled_name])
+            exact, images = np.asarray(ours()), np.asarray(compiled())
+            results["variants"][compiled_name]["vs_exact"] = {"max_abs": float(np.abs(images - exact).max()),
+                                                              "psnr_db": psnr(images, exact)}
+        elif args.compile:
             pipe.compile(vae=args.compile_vae)
-            bench.time("ours_compiled_vae" if args.compile_vae else "ours_compiled", ours, first_call=True)
+            bench.time(compiled_name, ours, first_call=True)
         if args.tuned:
             torch._dynamo.reset()  # compile anew, with the tuned settings
             pipe.compile(tuned=True, encoders=True)
@@ -196,18 +210,25 @@ def main() -> None:
 
 
 def load_pipeline(args: argparse.Namespace, device: torch.device):
-    """(pipeline, image size, steps): real size in float32 (cast after the float32 images), toy, or fixture."""
+    """(pipeline, image size, steps): real size in float32 (cast after the float32 images), toy, or fixture;
+    with ``--scheduler``'s sampler and no progress bar."""
     from blip_diffusion import BlipDiffusionPipeline
+    from blip_diffusion.pipelines.schedulers import make_scheduler
 
     if args.sd15:
         if device.type != "cuda":
             sys.exit("--sd15 needs a CUDA GPU")
-        return build_sd15(device), 512, args.steps or 50
-    if args.toy:
+        pipe, size, steps = build_sd15(device), 512, args.steps or 50
+    elif args.toy:
         pipe = BlipDiffusionPipeline.from_pretrained(TOY_MODEL).to(device)
-        return pipe, pipe.default_size, args.steps or 50
-    pipe = BlipDiffusionPipeline.from_pretrained(FIXTURE_MODEL, qformer_tokenizer=QFORMER_TOKENIZER).to(device)
-    return pipe, 64, args.steps or 10
+        size, steps = pipe.default_size, args.steps or 50
+    else:
+        pipe = BlipDiffusionPipeline.from_pretrained(FIXTURE_MODEL, qformer_tokenizer=QFORMER_TOKENIZER).to(device)
+        size, steps = 64, args.steps or 10
+    pipe.set_progress_bar_config(disable=True)
+    if args.scheduler != "pndm":  # ours only: the reference keeps PNDM (built from the same config)
+        pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
+    return pipe, size, steps
 
 
 def reference_call(pipe, prompts: list[str], image, latents: torch.Tensor, common: dict, batch: int):
@@ -229,12 +250,35 @@ class Bench:
         self.float32_images = float32_images
 
     def time(self, name: str, call, first_call: bool = False) -> None:
-        if first_call:  # compilation happens here
-            start = time.perf_counter()
-            call()
-            sync(self.device)
-            self.results.setdefault("compile_s", {})[name] = time.perf_counter() - start
+        if first_call:
+            self.first_call(name, call)
         seconds, peak = time_calls(call, self.device, self.runs)
+        self.record(name, call, seconds, peak)
+
+    def time_together(self, calls: dict, compiled: list[str]) -> None:
+        """Time ``calls`` in turn, one call of each per round, after one warm-up call of each (the
+        first call of those named in ``compiled`` is timed: compilation happens there)."""
+        for name, call in calls.items():
+            if name in compiled:
+                self.first_call(name, call)
+            call()
+        seconds: dict[str, list[float]] = {name: [] for name in calls}
+        for _ in range(self.runs):
+            for name, call in calls.items():
+                start = time.perf_counter()
+                call()
+                sync(self.device)
+                seconds[name].append(time.perf_counter() - start)
+        for name, call in calls.items():
+            self.record(name, call, seconds[name], peak_memory_gib(self.device))
+
+    def first_call(self, name: str, call) -> None:
+        start = time.perf_counter()
+        call()
+        sync(self.device)
+        self.results.setdefault("compile_s", {})[name] = time.perf_counter() - start
+
+    def record(self, name: str, call, seconds: list[float], peak: float) -> None:
         row = {"s_per_image": min(seconds) / self.batch, "all_s": seconds, "peak_GiB": peak}
         if self.float32_images is not None:
             images = np.asarray(call())
