@@ -1,5 +1,6 @@
-"""The base-model probes behind docs/results.md (benchmarks/toy_clip_probe.py, toy_base_classes.py)
-run end to end on the bundled base model at their smallest size."""
+"""The base-model probes behind docs/results.md (benchmarks/toy_clip_probe.py, toy_base_classes.py,
+toy_caption_use.py, toy_subject_probe.py, toy_base_sdedit.py) run end to end on the bundled models at
+their smallest size."""
 
 from __future__ import annotations
 
@@ -38,6 +39,18 @@ def test_class_probe_reads_its_pictures_and_writes_the_grid(tmp_path):
 def test_class_probe_asks_with_the_class_word_alone():
     out = _run("toy_base_classes.py", str(BASE), "--class-only", "3", "--seeds", "1")
     assert "10 pictures, 'a {class}' x 3, 1 seeds" in out and "class read as named: " in out
+
+
+def test_sdedit_probe_keeps_the_class_from_little_noise_and_writes_the_grid(tmp_path):
+    out = _run("toy_base_sdedit.py", str(BASE), "--subjects", "1", "--strengths", "0.1", "--grid", str(tmp_path / "g.jpg"))
+    ceiling = float(out.split("through the VAE alone: class read ")[1].split()[0])
+    row = next(line for line in out.splitlines() if line.startswith("0.1 "))
+    start, estimate, own = row.split("|")[0].split(), float(row.split("|")[1]), float(row.split("|")[2])
+    assert start[1:] == ["95", "0.900"], row
+    # a tenth of the noise hides little (here 0.68 and 0.48 of 25 photos, the VAE 0.80); a wrong estimate of
+    # the clean picture, or noise added at the wrong scale, would read at chance (0.1)
+    assert ceiling > 0.5 and estimate > 0.4 and own > 0.3, out
+    assert Image.open(tmp_path / "g.jpg").size == (512, 192)
 
 
 def test_caption_use_probe_finds_the_colour_used_and_a_wrong_one_costly():
