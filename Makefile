@@ -35,7 +35,7 @@ test: $(STAMP) browser
 test-slow: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m slow
 
-# The toy model from scratch (stage 0 with its image encoder -> 1 -> 2 and its canny ControlNet, about 5 hours on
+# The toy model from scratch (stage 0 with its image encoder -> 1 -> 2 and its canny ControlNet, 5.5-7 hours on
 # 2 CPU cores); rerun to resume.
 toy-model: $(STAMP)
 	$(VENV)/bin/blip-diffusion train base --config configs/train/toy_base.toml --resume

@@ -62,9 +62,11 @@ def time_task(task, batch_size: int, steps: int, warmup: int, device: torch.devi
 
 def toy_tasks(folder: Path, device: torch.device):
     """(name, batch size, task factory) of every toy stage, from the committed toy configs."""
-    from blip_diffusion.training import base, base_tasks, stage1, stage2
+    from transformers import CLIPVisionConfig
+
+    from blip_diffusion.training import base, base_tasks, controlnet, stage1, stage2
     from blip_diffusion.training.config import load
-    from blip_diffusion.training.data import ToyCaptions
+    from blip_diffusion.training.data import ToyCaptions, ToyLabelled
 
     base_config = load(base.BaseConfig, CONFIGS / "toy_base.toml", [f"out={folder / 'base'}"] + [
         f"{p}.run.max_steps=1" for p in base.PARTS] + [f"{p}.run.log_with=none" for p in base.PARTS])
@@ -73,6 +75,11 @@ def toy_tasks(folder: Path, device: torch.device):
     data = ToyCaptions(0, base_config.data.resolution)
     clip_cfg = base.clip_config(base_config.clip, tokenizer, base_config.data.resolution)
     yield "base: CLIP", base_config.clip.run.batch_size, lambda: base_tasks.ClipTask(clip_cfg, tokenizer, data, device, False)
+    vision = base_config.vision
+    vision_cfg = CLIPVisionConfig(**base.vision_config(vision.width, vision.layers, vision.heads, vision.patch_size,
+                                                       base_config.data.resolution))
+    yield "base: image encoder", vision.run.batch_size, lambda: base_tasks.VisionLabelsTask(
+        vision_cfg, ToyLabelled(0, base_config.data.resolution), device, False)
     yield "base: VAE", base_config.vae.run.batch_size, lambda: base_tasks.VaeTask(
         base.vae_config(base_config.vae), 1e-6, data, device, False)
     model = folder / "base" / "model"
@@ -97,6 +104,9 @@ def toy_tasks(folder: Path, device: torch.device):
                                                                    f"stage1_model={folder / 's1' / 'model'}"])
     yield "stage 2", s2.run.batch_size, lambda: stage2.Stage2Task(s2, stage2.load_parts(s2), stage2.stage2_data(s2.data),
                                                                     device, torch.float32)
+    cn = load(controlnet.ControlNetConfig, CONFIGS / "toy_controlnet.toml", [f"out={folder / 'cn'}", f"base_model={model}"])
+    yield "ControlNet (canny)", cn.run.batch_size, lambda: controlnet.ControlNetTask(
+        cn, controlnet.load_base_parts(str(model)), controlnet.controlnet_data(cn.data), device, torch.float32)
     yield from finetune_tasks(str(folder / "s2-model"), device, lambda: _stage2_model(s2, folder))
 
 
