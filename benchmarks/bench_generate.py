@@ -105,13 +105,16 @@ def time_calls(call, device: torch.device, runs: int) -> tuple[list[float], floa
     sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    seconds = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        sync(device)
-        seconds.append(time.perf_counter() - start)
+    seconds = [timed(call, device) for _ in range(runs)]
     return seconds, peak_memory_gib(device)
+
+
+def timed(call, device: torch.device) -> float:
+    """Seconds of one call, the device's queued work included."""
+    start = time.perf_counter()
+    call()
+    sync(device)
+    return time.perf_counter() - start
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -265,18 +268,12 @@ class Bench:
         seconds: dict[str, list[float]] = {name: [] for name in calls}
         for _ in range(self.runs):
             for name, call in calls.items():
-                start = time.perf_counter()
-                call()
-                sync(self.device)
-                seconds[name].append(time.perf_counter() - start)
+                seconds[name].append(timed(call, self.device))
         for name, call in calls.items():
             self.record(name, call, seconds[name], peak_memory_gib(self.device))
 
     def first_call(self, name: str, call) -> None:
-        start = time.perf_counter()
-        call()
-        sync(self.device)
-        self.results.setdefault("compile_s", {})[name] = time.perf_counter() - start
+        self.results.setdefault("compile_s", {})[name] = timed(call, self.device)
 
     def record(self, name: str, call, seconds: list[float], peak: float) -> None:
         row = {"s_per_image": min(seconds) / self.batch, "all_s": seconds, "peak_GiB": peak}

@@ -35,6 +35,10 @@ def swapped(class_name: str) -> str:
     return CLASSES[(CLASSES.index(class_name) + 3) % len(CLASSES)]
 
 
+def share_of(read_classes: list[str], classes: list[str]) -> float:
+    return float(np.mean([r == c for r, c in zip(read_classes, classes, strict=True)]))
+
+
 def pictures(latents: torch.Tensor, pipe) -> list[Image.Image]:
     decoded = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
     return pipe.image_processor.postprocess(decoded, output_type="pil")
@@ -61,9 +65,12 @@ def main() -> None:
     other = [c.replace(f" {t} ", f" {swapped(t)} ", 1) for c, t in zip(captions, truth, strict=True)]
     judge = oracle()
 
-    def share(drawn: list[Image.Image], classes: list[str]) -> float:
+    def classes_read(drawn: list[Image.Image]) -> list[str]:
         readings = read(judge, drawn)
-        return float(np.mean([readings.words(i)["class_name"] == c for i, c in enumerate(classes)]))
+        return [readings.words(i)["class_name"] for i in range(len(drawn))]
+
+    def share(drawn: list[Image.Image], classes: list[str]) -> float:
+        return share_of(classes_read(drawn), classes)
 
     pixels = pipe.image_processor.preprocess(images)
     latents = pipe.vae.encode(pixels).latent_dist.mean * pipe.vae.config.scaling_factor
@@ -84,9 +91,9 @@ def main() -> None:
         common = {"image": images, "strength": strength, "num_inference_steps": STEPS,
                   "guidance_scale": args.guidance}
         own = pipe(captions, generator=torch.Generator().manual_seed(0), **common).images
-        swap = pipe(other, generator=torch.Generator().manual_seed(0), **common).images
+        swap = classes_read(pipe(other, generator=torch.Generator().manual_seed(0), **common).images)
         print(f"{strength:<9} {int(start):<4} {abar:.3f} | {share(estimate, truth):>17.2f} | {share(own, truth):>11.2f} | "
-              f"{share(swap, truth):.2f}, {share(swap, [swapped(t) for t in truth]):.2f}")
+              f"{share_of(swap, truth):.2f}, {share_of(swap, [swapped(t) for t in truth]):.2f}")
         rows += [estimate[:8], own[:8]]
     if args.grid:
         grid(rows, args.grid)
