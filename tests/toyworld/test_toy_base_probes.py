@@ -1,11 +1,13 @@
 """The base-model probes behind docs/results.md (benchmarks/toy_clip_probe.py, toy_base_classes.py,
-toy_caption_use.py, toy_subject_probe.py, toy_base_sdedit.py) run end to end on the bundled models at
-their smallest size."""
+toy_caption_use.py, toy_subject_probe.py, toy_base_sdedit.py, toy_class_label_unet.py) run end to end on
+the bundled models at their smallest size."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+import torch
 from PIL import Image
 
 from tests.conftest import run_script
@@ -51,6 +53,27 @@ def test_sdedit_probe_keeps_the_class_from_little_noise_and_writes_the_grid(tmp_
     # the clean picture, or noise added at the wrong scale, would read at chance (0.1)
     assert ceiling > 0.5 and estimate > 0.4 and own > 0.3, out
     assert Image.open(tmp_path / "g.jpg").size == (512, 192)
+
+
+def test_class_label_unet_trains_resumes_and_probes(tmp_path):
+    run = tmp_path / "run"
+    _run("toy_class_label_unet.py", "train", str(run), "--steps", "1", "--photos", "40")
+    _run("toy_class_label_unet.py", "train", str(run), "--steps", "2", "--photos", "40", "--resume")
+    assert sorted(p.name for p in run.glob("checkpoints/step-*")) == ["step-00000001", "step-00000002"]
+    out = _run("toy_class_label_unet.py", "probe", str(run), "--subjects", "1", "--seeds", "1", "--grid", str(tmp_path / "g.jpg"))
+    assert out.startswith("step-00000002: class read as named ") and "of 10 pictures" in out, out
+    assert Image.open(tmp_path / "g.jpg").size == (640, 64)
+
+
+def test_class_labels_come_from_the_captions_class_word(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from toy_class_label_unet import class_labels
+
+    tokens = torch.tensor([7, 3, 9])
+    ids = torch.tensor([[1, 5, 9, 2, 0], [1, 3, 4, 2, 0], [1, 6, 6, 7, 2]])
+    assert class_labels(ids, tokens).tolist() == [2, 1, 0]
+    with pytest.raises(ValueError, match="without a class word"):
+        class_labels(torch.tensor([[1, 2, 0]]), tokens)
 
 
 def test_caption_use_probe_finds_the_colour_used_and_a_wrong_one_costly():
