@@ -64,7 +64,8 @@ class ClassLabelledUnetTask(UnetTask):
         latents = batch["latents"].to(self.device)
         dropped = (torch.rand(len(latents)) < self.caption_dropout).to(self.device)
         labels = torch.where(dropped, NO_CLASS, class_labels(batch["ids"], self.class_tokens).to(self.device))
-        weight = subject_weights(batch["subject"].to(self.device), latents.shape[-2:], self.subject_loss_weight)
+        weight = subject_weights(batch["subject"].to(self.device), latents.shape[-2:], self.subject_loss_weight,
+                                 self.edge_loss_weight)
         unet = functools.partial(self.unet, class_labels=labels)
         return denoising_loss(unet, self.scheduler, latents, self.caption_states(batch, dropped), weight), {}
 
@@ -95,25 +96,21 @@ def image_codec(pixels: bool) -> torch.nn.Module:
     return HalfSizePixels() if pixels else AutoencoderKL.from_pretrained(BASE / "vae")
 
 
-def recipe(pixels: bool) -> tuple[BaseConfig, dict]:
-    """The bundled recipe's UNet settings and config with class embeddings; in pixel space (32x32x3) the
+def unet_settings(config: BaseConfig, text_encoder: torch.nn.Module, codec: torch.nn.Module, pixels: bool) -> dict:
+    """The recipe's UNet config on ``codec``'s latents, with class embeddings; in pixel space (32x32x3) the
     top level, at 32x32, has no attention (1024 positions), the 16x16 and 8x8 levels do."""
-    config = load(BaseConfig, CONFIG)
-    text_hidden = load_text_encoder(BASE / "clip").config.hidden_size
-    if pixels:
-        part = dataclasses.replace(config.unet, attention=(False, True, True))
-        cfg = unet_config(part, text_hidden, HalfSizePixels.config.latent_channels, config.data.resolution // 2)
-    else:
-        vae = AutoencoderKL.from_pretrained(BASE / "vae")
-        size = config.data.resolution // 2 ** (len(vae.config.block_out_channels) - 1)
-        cfg = unet_config(config.unet, text_hidden, vae.config.latent_channels, size)
-    return config, {**cfg, "num_class_embeds": len(CLASSES) + 1}
+    part = dataclasses.replace(config.unet, attention=(False, True, True)) if pixels else config.unet
+    downsampling = 2 if pixels else 2 ** (len(codec.config.block_out_channels) - 1)
+    cfg = unet_config(part, text_encoder.config.hidden_size, codec.config.latent_channels,
+                      config.data.resolution // downsampling)
+    return {**cfg, "num_class_embeds": len(CLASSES) + 1}
 
 
 def train(out: Path, steps: int, photos: int | None, pixels: bool, resume: bool) -> None:
-    config, cfg = recipe(pixels)
+    config = load(BaseConfig, CONFIG)
     parts = {"text_encoder": load_text_encoder(BASE / "clip"), "vae": image_codec(pixels),
              "tokenizer": CLIPTokenizer.from_pretrained(BASE / "tokenizer")}
+    cfg = unet_settings(config, parts["text_encoder"], parts["vae"], pixels)
     class_tokens = torch.tensor([parts["tokenizer"](c, add_special_tokens=False).input_ids[0] for c in CLASSES])
     data = ToyCaptions(config.data.seed, config.data.resolution, config.data.caption)
     part = config.unet
