@@ -8,6 +8,7 @@ from diffusers import UNet2DConditionModel
 from blip_diffusion import BlipDiffusionPipeline
 from blip_diffusion.errors import InputError
 from blip_diffusion.pipelines.feature_cache import FeatureCache
+from blip_diffusion.training.pooled_text import with_pooled_text_embedding
 from tests.conftest import FIXTURE_MODEL, QFORMER_TOKENIZER
 
 ARGS = {"num_inference_steps": 4, "height": 64, "width": 64, "output_type": "np"}
@@ -38,6 +39,21 @@ def test_full_pass_is_the_unet_forward_and_the_top_pass_reuses_its_deep_features
         noise, deep = cache.full_pass(sample, t, states)
         # on the same input, the top level on the kept deep features gives the full output again
         again = cache.top_pass(sample, t, states, deep)
+    assert torch.equal(noise, expected)
+    assert torch.equal(again, expected)
+
+
+def test_full_and_top_passes_add_the_pooled_text_embedding(pipe):
+    unet = with_pooled_text_embedding(pipe.unet)
+    with torch.no_grad():
+        unet.add_embedding.norm2.weight.fill_(1.0)  # as trained: the pooled prompt changes the prediction
+    cache = FeatureCache(unet, 2)
+    sample, t, states = _unet_inputs(unet)
+    with torch.no_grad():
+        expected = unet(sample, t, encoder_hidden_states=states).sample
+        noise, deep = cache.full_pass(sample, t, states)
+        again = cache.top_pass(sample, t, states, deep)
+    assert not torch.equal(expected, pipe.unet(sample, t, encoder_hidden_states=states).sample)
     assert torch.equal(noise, expected)
     assert torch.equal(again, expected)
 

@@ -15,9 +15,11 @@ from blip_diffusion.training.controlnet import (
     ControlNetConfig,
     ControlNetTask,
     controlnet_data,
+    controlnet_from_unet,
     load_base_parts,
     train_controlnet,
 )
+from blip_diffusion.training.pooled_text import with_pooled_text_embedding
 from blip_diffusion.training.stage2 import train_stage2
 
 from .conftest import fit, fixed_batch, run_overrides, tiny_stage2_config
@@ -61,6 +63,17 @@ def test_trained_controlnet_steers_blip_diffusion_and_the_unet_stays(tmp_path, t
                     output_type="np", generator=torch.Generator().manual_seed(0)).images
 
     assert not np.array_equal(draw(square), draw(empty))
+
+
+def test_a_pooled_text_embedding_is_copied_with_its_heads(tmp_path, tiny_base):
+    unet = with_pooled_text_embedding(load_base_parts(tiny_base)["unet"])
+    with torch.no_grad():
+        unet.add_embedding.norm2.weight.fill_(1.0)
+    controlnet = controlnet_from_unet(unet, (16, 32))
+    controlnet.save_pretrained(tmp_path)
+    states = torch.randn(2, 5, unet.config.cross_attention_dim)
+    with torch.no_grad():
+        assert torch.equal(ControlNetModel.from_pretrained(tmp_path).add_embedding(states), unet.add_embedding(states))
 
 
 def test_bad_settings_are_refused(tmp_path, tiny_base):

@@ -18,8 +18,10 @@ from blip_diffusion.errors import InputError
 
 Tensors = tuple[torch.Tensor, ...]
 
-# UNet options the cached passes do not implement (SD1.5 and the toy UNets use none of them).
+# UNet options the cached passes do not implement (SD1.5 and the toy UNets use none of them), but for the
+# pooled-text embedding that stage 2 can add (training.pooled_text).
 UNSUPPORTED = ("class_embed_type", "addition_embed_type", "encoder_hid_dim_type", "time_embedding_act_fn")
+IMPLEMENTED = {"addition_embed_type": "text"}
 
 
 class FeatureCache:
@@ -32,7 +34,7 @@ class FeatureCache:
     def __init__(self, unet: UNet2DConditionModel, interval: int):
         if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
             raise InputError(f"feature cache interval must be an integer of at least 1, got {interval!r}")
-        used = [key for key in UNSUPPORTED if unet.config.get(key) is not None]
+        used = [key for key in UNSUPPORTED if unet.config.get(key) not in (None, IMPLEMENTED.get(key))]
         if used or unet.config.center_input_sample or len(unet.up_blocks) < 2:
             raise InputError(f"feature caching supports SD1.5-style UNets; this one sets {', '.join(used) or 'other options'}")
         self.unet, self.interval = unet, interval
@@ -72,7 +74,7 @@ class FeatureCache:
                   ) -> tuple[torch.Tensor, torch.Tensor]:
         """The UNet's forward (as diffusers computes it) and the input of its last up block."""
         unet = self.unet
-        emb = self._embed(sample, timestep)
+        emb = self._embed(sample, timestep, states)
         hidden = unet.conv_in(sample)
         skips: Tensors = (hidden,)
         for block in unet.down_blocks:
@@ -97,7 +99,7 @@ class FeatureCache:
                  down_residuals: Tensors | None = None) -> torch.Tensor:
         """The top level only, on the deep levels' kept contribution ``deep``."""
         unet = self.unet
-        emb = self._embed(sample, timestep)
+        emb = self._embed(sample, timestep, states)
         hidden = unet.conv_in(sample)
         _, res = _run(unet.down_blocks[0], states, hidden_states=hidden, temb=emb)
         skips = (hidden, *res)[:len(unet.up_blocks[-1].resnets)]  # the first block's downsampled output feeds deeper
@@ -105,8 +107,11 @@ class FeatureCache:
             skips = tuple(s + r for s, r in zip(skips, down_residuals))
         return self._top_up(deep, skips, emb, states)
 
-    def _embed(self, sample: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
-        return self.unet.time_embedding(self.unet.get_time_embed(sample=sample, timestep=timestep), None)
+    def _embed(self, sample: torch.Tensor, timestep: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        emb = self.unet.time_embedding(self.unet.get_time_embed(sample=sample, timestep=timestep), None)
+        if self.unet.config.addition_embed_type == "text":
+            emb = emb + self.unet.add_embedding(states)
+        return emb
 
     def _top_up(self, hidden: torch.Tensor, skips: Tensors, emb: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
         unet = self.unet

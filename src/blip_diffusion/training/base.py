@@ -39,6 +39,7 @@ from blip_diffusion.training.base_tasks import (
 from blip_diffusion.training.config import RunConfig, to_dict
 from blip_diffusion.training.data import ToyCaptions, ToyLabelled
 from blip_diffusion.training.diffusion import inference_scheduler
+from blip_diffusion.training.pooled_text import pooled_text_settings
 from blip_diffusion.training.toy_tokenizers import toy_clip_tokenizer
 from blip_diffusion.utils.atomic import atomic_path
 
@@ -100,6 +101,7 @@ class UnetPart:
     edge_loss_weight: float = 0.0  # extra loss weight on the latent pixels its outline crosses (see UnetTask)
     snr_gamma: float = 0.0  # Min-SNR loss weighting (training.diffusion.denoising_loss); 0: uniform
     train_text_encoder: bool = False  # train the CLIP text tower with the UNet (GLIDE) instead of freezing it (SD)
+    pooled_text_embedding: bool = False  # also add the pooled caption to the time embedding (training.pooled_text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +167,8 @@ def unet_config(part: UnetPart, cross_attention_dim: int, latent_channels: int, 
             "down_block_types": ["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attention],
             "up_block_types": ["CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attention)],
             "cross_attention_dim": cross_attention_dim, "attention_head_dim": part.attention_head_dim,
-            "norm_num_groups": norm_groups(part.block_out_channels, 32)}
+            "norm_num_groups": norm_groups(part.block_out_channels, 32),
+            **(pooled_text_settings(cross_attention_dim) if part.pooled_text_embedding else {})}
 
 
 def norm_groups(channels: tuple[int, ...], preferred: int) -> int:

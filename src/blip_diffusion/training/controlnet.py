@@ -12,6 +12,7 @@ ControlNetModel folder: ``blip-diffusion generate --controlnet OUT/model --contr
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate.utils import extract_model_from_parallel
-from diffusers import ControlNetModel
+from diffusers import ControlNetModel, UNet2DConditionModel
 from PIL import Image
 
 from blip_diffusion.errors import InputError
@@ -33,6 +34,16 @@ from blip_diffusion.training.diffusion import drop_captions, encode_latents, tra
 from blip_diffusion.utils.atomic import atomic_path
 
 CONDITIONING_CHANNELS = (16, 32, 96, 256)  # ControlNet's, for the four sizes from picture to latents
+
+
+def controlnet_from_unet(unet: UNet2DConditionModel, channels: tuple[int, ...]) -> ControlNetModel:
+    """``ControlNetModel.from_unet``, with a pooled-text embedding (training.pooled_text) copied as it is:
+    diffusers rebuilds that one with its default 64 heads, which would pool the prompt differently."""
+    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=channels)
+    if unet.config.addition_embed_type == "text":
+        controlnet.add_embedding = copy.deepcopy(unet.add_embedding)
+        controlnet.register_to_config(addition_embed_type_num_heads=unet.config.addition_embed_type_num_heads)
+    return controlnet
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +91,7 @@ class ControlNetTask:
         # per halving: SD's VAE halves three times (16, 32, 96, 256), the toy's twice.
         halvings = len(parts["vae"].config.block_out_channels) - 1
         channels = CONDITIONING_CHANNELS[: halvings + 1]
-        self.controlnet = ControlNetModel.from_unet(parts["unet"], conditioning_embedding_out_channels=channels)
+        self.controlnet = controlnet_from_unet(parts["unet"], channels)
         self.controlnet.to(device)
         if config.run.gradient_checkpointing:
             self.controlnet.enable_gradient_checkpointing()

@@ -8,6 +8,7 @@ encoded without subject embeddings, and with ``caption_dropout`` the text is emp
 
 Ablation switches (paper Table 2): ``skip_stage1`` (a fresh Q-Former), ``freeze_text_encoder``,
 ``class_text_to_qformer = false`` (queries read the image alone), ``subject_drop_prob = 0``.
+``pooled_text_embedding`` gives the UNet a second, global path for the prompt (training.pooled_text).
 The result, ``OUT/model``, is a BlipDiffusionPipeline folder in the official layout.
 """
 
@@ -46,6 +47,7 @@ from blip_diffusion.training.diffusion import (
     training_scheduler,
 )
 from blip_diffusion.training.encoded import encoded_once, fingerprint
+from blip_diffusion.training.pooled_text import with_pooled_text_embedding
 from blip_diffusion.training.subject_model import SubjectModel, fresh_qformer, image_features
 
 QFORMER = ["blip_diffusion", "Blip2QFormerModel"]
@@ -77,6 +79,7 @@ class Stage2Config:
     subject_drop_prob: float = 0.15
     caption_dropout: float = 0.05
     subject_loss_weight: float = 0.0  # extra loss weight on the subject's latent pixels (as the toy base UNet's)
+    pooled_text_embedding: bool = False  # also add the pooled prompt (subject included) to the UNet's time embedding
     ctx_begin_pos: int = 2  # after BOS and "a"
     # Copies of the caption in the text, joined by ", ": the pipeline repeats its prompt (prompt_reps,
     # 20 by default); a text encoder trained from scratch must see that form in training.
@@ -114,6 +117,8 @@ def load_parts(config: Stage2Config, dtype: torch.dtype | None = None) -> dict[s
     parts["noise"] = training_scheduler(read_json(scheduler_file) if scheduler_file.is_file() else None)
     if config.skip_stage1:
         fresh_qformer(parts["qformer"])
+    if config.pooled_text_embedding:
+        parts["unet"] = with_pooled_text_embedding(parts["unet"])
     width, text_width = parts["qformer"].config.qformer_config.hidden_size, parts["text_encoder"].config.hidden_size
     if width != text_width:
         raise InputError(f"the Q-Former's width {width} must equal the text encoder's {text_width}")
