@@ -19,7 +19,7 @@ from blip_diffusion.errors import InputError
 Tensors = tuple[torch.Tensor, ...]
 
 # UNet options the cached passes do not implement (SD1.5 and the toy UNets use none of them), but for the
-# pooled-text embedding that stage 2 can add (training.pooled_text).
+# pooled-text embedding that the base UNet and stage 2 can have (training.pooled_text).
 UNSUPPORTED = ("class_embed_type", "addition_embed_type", "encoder_hid_dim_type", "time_embedding_act_fn")
 IMPLEMENTED = {"addition_embed_type": "text"}
 
@@ -109,9 +109,8 @@ class FeatureCache:
 
     def _embed(self, sample: torch.Tensor, timestep: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
         emb = self.unet.time_embedding(self.unet.get_time_embed(sample=sample, timestep=timestep), None)
-        if self.unet.config.addition_embed_type == "text":
-            emb = emb + self.unet.add_embedding(states)
-        return emb
+        added = self.unet.get_aug_embed(emb=emb, encoder_hidden_states=states, added_cond_kwargs={})
+        return emb if added is None else emb + added
 
     def _top_up(self, hidden: torch.Tensor, skips: Tensors, emb: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
         unet = self.unet
