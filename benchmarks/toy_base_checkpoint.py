@@ -54,7 +54,7 @@ def export_unet(config: BaseConfig, out: Path) -> Path:
     if config.unet.train_text_encoder:  # accelerate numbers the trained modules in the task's order
         text_encoder = load_text_encoder(run / "clip" / "model")
         text_encoder.load_state_dict(load_file(checkpoint / "model_1.safetensors"))
-    export_base(unet, vae, run / "clip" / "model", out, text_encoder)
+    export_base(unet, vae, run / "clip" / "model", out, text_encoder, config.unet.prediction_type)
     return checkpoint
 
 

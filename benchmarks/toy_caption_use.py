@@ -25,7 +25,7 @@ from blip_diffusion.toyworld.datasets import CaptionDataset
 from blip_diffusion.toyworld.scenes import SCENE_NAMES
 from blip_diffusion.toyworld.subjects import IDENTITY_ATTRIBUTES, VOCABULARIES
 from blip_diffusion.training.data import unit_pixels
-from blip_diffusion.training.diffusion import latent_means, training_scheduler
+from blip_diffusion.training.diffusion import denoising_target, latent_means, training_scheduler
 
 BANDS = ((0, 250), (250, 500), (500, 750), (750, 1000))
 UNSEEN = 10**9  # photo positions far past any training run's
@@ -82,8 +82,9 @@ def main() -> None:
                 noise = torch.randn(latents.shape, generator=generator)
                 timesteps = torch.randint(low, high, (len(items),), generator=generator)
                 noisy = scheduler.add_noise(latents, noise, timesteps)
+                target = denoising_target(scheduler, latents, noise, timesteps)
                 for name in names:
-                    error = (unet(noisy, timesteps, encoder_hidden_states=states[name]).sample - noise)
+                    error = (unet(noisy, timesteps, encoder_hidden_states=states[name]).sample - target)
                     squared = error.pow(2).mean(dim=1, keepdim=True)
                     subject_loss[name][band].append((squared * coverage).sum((1, 2, 3)) / coverage.sum((1, 2, 3)))
                     whole_loss[name][band].append(squared.mean((1, 2, 3)))

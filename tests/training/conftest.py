@@ -26,6 +26,20 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def encoded_photos(tiny_base: Path, path: Path, count: int = 8) -> tuple[dict, object]:
+    """The tiny base model's frozen encoders and ``count`` toy photos encoded by them at ``path``."""
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTokenizer
+
+    from blip_diffusion.training.base_tasks import encode_captions, load_text_encoder
+    from blip_diffusion.training.data import ToyCaptions
+
+    clip_dir = tiny_base.parent / "clip" / "model"
+    parts = {"text_encoder": load_text_encoder(clip_dir), "vae": AutoencoderKL.from_pretrained(tiny_base / "vae"),
+             "tokenizer": CLIPTokenizer.from_pretrained(clip_dir)}
+    return parts, encode_captions(ToyCaptions(0, 32), count, parts, path, torch.device("cpu"))
+
+
 def run_overrides(prefix: str, steps: int, batch: int, lr: float, extra: tuple[str, ...] = ()) -> list[str]:
     """Overrides of one RunConfig section for a tiny, quiet run."""
     keys = [f"max_steps={steps}", f"batch_size={batch}", f"learning_rate={lr}", "warmup_steps=0",

@@ -23,7 +23,7 @@ from blip_diffusion.training.diffusion import denoising_loss
 from blip_diffusion.training.toy_tokenizers import toy_clip_tokenizer, toy_words
 from tests.conftest import run_script
 
-from .conftest import fit, fixed_batch, tiny_base_config
+from .conftest import encoded_photos, fit, fixed_batch, tiny_base_config
 
 CPU = torch.device("cpu")
 CHECKPOINT_SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "toy_base_checkpoint.py"
@@ -122,18 +122,8 @@ def test_held_out_photos_show_held_out_subjects_and_label_accuracy_counts_right_
     assert accuracy == {**dict.fromkeys(LABEL_VALUES, 1.0), "scene": 0.5}
 
 
-def _encoded(tiny_base, path, count=8):
-    from diffusers import AutoencoderKL
-    from transformers import CLIPTokenizer
-
-    clip_dir = tiny_base.parent / "clip" / "model"
-    parts = {"text_encoder": load_text_encoder(clip_dir), "vae": AutoencoderKL.from_pretrained(tiny_base / "vae"),
-             "tokenizer": CLIPTokenizer.from_pretrained(clip_dir)}
-    return parts, encode_captions(ToyCaptions(0, 32), count, parts, path, CPU)
-
-
 def test_encoded_photos_hold_what_the_frozen_encoders_give_and_are_read_back(tiny_base, tmp_path):
-    parts, encoded = _encoded(tiny_base, tmp_path / "encoded.safetensors")
+    parts, encoded = encoded_photos(tiny_base, tmp_path / "encoded.safetensors")
     item = ToyCaptions(0, 32)[5]
     with torch.no_grad():
         ids = parts["tokenizer"]([item["caption"]], padding="max_length", return_tensors="pt").input_ids
@@ -149,7 +139,7 @@ def test_encoded_photos_hold_what_the_frozen_encoders_give_and_are_read_back(tin
 
 
 def test_unet_denoising_loss_falls_and_caption_dropout_uses_the_empty_text(tiny_base, tmp_path):
-    _, encoded = _encoded(tiny_base, tmp_path / "encoded.safetensors")
+    _, encoded = encoded_photos(tiny_base, tmp_path / "encoded.safetensors")
     config = tiny_base_config("unused")
     cfg = unet_config(config.unet, 32, 4, 8)
     torch.manual_seed(0)
@@ -168,7 +158,7 @@ def test_unet_denoising_loss_falls_and_caption_dropout_uses_the_empty_text(tiny_
 
 
 def test_subject_weighted_loss_equals_the_plain_loss_under_uniform_weights(tiny_base, tmp_path):
-    _, encoded = _encoded(tiny_base, tmp_path / "encoded.safetensors", count=4)
+    _, encoded = encoded_photos(tiny_base, tmp_path / "encoded.safetensors", count=4)
     cfg = unet_config(tiny_base_config("unused").unet, 32, 4, 8)
     task = UnetTask(cfg, encoded, 0.0, 0.0, 0, CPU, False)
     batch = fixed_batch(task, 4)
@@ -208,7 +198,7 @@ def test_min_snr_weights_count_only_the_nearly_clean_timesteps_less():
 def test_min_snr_loss_weighs_each_sample_by_its_timestep(tiny_base, tmp_path):
     from blip_diffusion.training.diffusion import min_snr_weights
 
-    _, encoded = _encoded(tiny_base, tmp_path / "encoded.safetensors", count=4)
+    _, encoded = encoded_photos(tiny_base, tmp_path / "encoded.safetensors", count=4)
     task = UnetTask(unet_config(tiny_base_config("unused").unet, 32, 4, 8), encoded, 0.0, 0.0, 0, CPU, False)
     batch = fixed_batch(task, 4)
     latents, states = batch["latents"], batch["states"].float()
@@ -346,16 +336,16 @@ def test_an_encoded_file_without_token_ids_is_encoded_again(tiny_base, tmp_path)
     from safetensors.torch import load_file, save_file
 
     path = tmp_path / "encoded.safetensors"
-    _, encoded = _encoded(tiny_base, path)
+    _, encoded = encoded_photos(tiny_base, path)
     older = {k: v for k, v in load_file(path).items() if k not in ("ids", "empty_ids")}  # as an older version wrote it
     save_file(older, path)
-    _, again = _encoded(tiny_base, path)
+    _, again = encoded_photos(tiny_base, path)
     assert torch.equal(again.tensors["ids"], encoded.tensors["ids"])
     assert "ids" in load_file(path)
 
 
 def test_a_text_encoder_trained_with_the_unet_reads_the_token_ids(tiny_base, tmp_path):
-    _, encoded = _encoded(tiny_base, tmp_path / "encoded.safetensors")
+    _, encoded = encoded_photos(tiny_base, tmp_path / "encoded.safetensors")
     clip_dir = tiny_base.parent / "clip" / "model"
     cfg = unet_config(tiny_base_config("unused").unet, 32, 4, 8)
     torch.manual_seed(0)

@@ -38,7 +38,7 @@ from blip_diffusion.training.base_tasks import (
 )
 from blip_diffusion.training.config import RunConfig, to_dict
 from blip_diffusion.training.data import ToyCaptions, ToyLabelled
-from blip_diffusion.training.diffusion import inference_scheduler
+from blip_diffusion.training.diffusion import PREDICTION_TYPES, inference_scheduler
 from blip_diffusion.training.pooled_text import pooled_text_settings
 from blip_diffusion.training.toy_tokenizers import toy_clip_tokenizer
 from blip_diffusion.utils.atomic import atomic_path
@@ -102,6 +102,7 @@ class UnetPart:
     snr_gamma: float = 0.0  # Min-SNR loss weighting (training.diffusion.denoising_loss); 0: uniform
     train_text_encoder: bool = False  # train the CLIP text tower with the UNet (GLIDE) instead of freezing it (SD)
     pooled_text_embedding: bool = False  # also add the pooled caption to the time embedding (training.pooled_text)
+    prediction_type: str = "epsilon"  # the UNet's target: "epsilon" (SD1.5) or "v_prediction" (training.diffusion)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +123,9 @@ class BaseConfig:
             raise InputError(f"parts: unknown part(s) {', '.join(unknown)}; valid parts: {', '.join(PARTS)}")
         if self.unet.photos < 1:
             raise InputError(f"unet.photos must be at least 1, got {self.unet.photos}")
+        if self.unet.prediction_type not in PREDICTION_TYPES:
+            raise InputError(f"unet.prediction_type must be one of {', '.join(PREDICTION_TYPES)}, "
+                             f"got {self.unet.prediction_type!r}")
         if self.unet.snr_gamma < 0:
             raise InputError(f"unet.snr_gamma must be 0 (off) or positive, got {self.unet.snr_gamma}")
         attention, levels = self.unet.attention, len(self.unet.block_out_channels)
@@ -238,8 +242,9 @@ def _train_unet(config: BaseConfig, out: Path, settings: dict, resume: bool) -> 
         encoded = encode_captions(data, part.photos, parts, out / "unet" / ENCODED_FILE, device)
         return UnetTask(cfg, encoded, part.caption_dropout, part.subject_loss_weight, run.seed, device,
                         run.gradient_checkpointing,
-                        lambda unet, folder, trained_text: export_base(unet, vae, clip_dir, folder, trained_text),
-                        snr_gamma=part.snr_gamma,
+                        lambda unet, folder, trained_text: export_base(unet, vae, clip_dir, folder, trained_text,
+                                                                       part.prediction_type),
+                        snr_gamma=part.snr_gamma, prediction_type=part.prediction_type,
                         text_encoder=load_text_encoder(clip_dir) if part.train_text_encoder else None,
                         edge_loss_weight=part.edge_loss_weight)
 
@@ -248,14 +253,15 @@ def _train_unet(config: BaseConfig, out: Path, settings: dict, resume: bool) -> 
 
 
 def export_base(unet: UNet2DConditionModel, vae: AutoencoderKL, clip_dir: Path, out: Path,
-                trained_text_encoder: ContextCLIPTextModel | None = None) -> None:
+                trained_text_encoder: ContextCLIPTextModel | None = None, prediction_type: str = "epsilon") -> None:
     """Write the base model: a StableDiffusionPipeline folder plus the whole CLIP under ``clip/``. The text
     encoder is ``trained_text_encoder`` where one was trained with the UNet, else the CLIP's text tower."""
     tokenizer = CLIPTokenizer.from_pretrained(clip_dir)
     config = CLIPModel.from_pretrained(clip_dir).config.text_config
     text_encoder = CLIPTextModel(config)  # a placeholder: rewritten below in SD1.5's key layout
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                                   unet=extract_model_from_parallel(unet), scheduler=inference_scheduler(),
+                                   unet=extract_model_from_parallel(unet),
+                                   scheduler=inference_scheduler(prediction_type),
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     with atomic_path(out) as tmp:
         pipe.save_pretrained(tmp, safe_serialization=True)

@@ -26,7 +26,7 @@ from transformers import CLIPConfig, CLIPModel, CLIPTokenizer, CLIPVisionConfig,
 from blip_diffusion.models.clip_towers import text_state_from_clip
 from blip_diffusion.models.ctx_clip import ContextCLIPTextModel
 from blip_diffusion.models.loading import build_with_state
-from blip_diffusion.pipelines.model_folder import load_component, read_model_index
+from blip_diffusion.pipelines.model_folder import load_component, read_json, read_model_index
 from blip_diffusion.toyworld.photos import LABEL_VALUES, Photo, random_photo
 from blip_diffusion.toyworld.subjects import random_subject
 from blip_diffusion.training.batches import Shuffled
@@ -236,11 +236,14 @@ def load_text_encoder(clip_folder: Path, dtype: torch.dtype | None = None) -> Co
 
 
 def load_text_to_image_parts(root: Path, dtype: torch.dtype | None = None) -> dict[str, Any]:
-    """tokenizer, unet, vae and the text encoder (as a :class:`ContextCLIPTextModel`) of a
-    text-to-image model folder (the toy base model or SD1.5)."""
+    """tokenizer, unet, vae, the text encoder (as a :class:`ContextCLIPTextModel`) and the training noise
+    schedule (``noise``, from the folder's scheduler settings) of a text-to-image model folder (the toy
+    base model or SD1.5)."""
     index = read_model_index(root)
     parts = {name: load_component(root, name, index[name], dtype) for name in ("tokenizer", "unet", "vae")}
     parts["text_encoder"] = load_component(root, "text_encoder", ["blip_diffusion", "ContextCLIPTextModel"], dtype)
+    scheduler_file = root / "scheduler" / "scheduler_config.json"
+    parts["noise"] = training_scheduler(read_json(scheduler_file) if scheduler_file.is_file() else None)
     return parts
 
 
@@ -311,13 +314,13 @@ class UnetTask:
     def __init__(self, config: dict[str, Any], encoded: EncodedCaptions, caption_dropout: float,
                  subject_loss_weight: float, seed: int, device: torch.device, gradient_checkpointing: bool,
                  export: Any = None, snr_gamma: float = 0.0, text_encoder: ContextCLIPTextModel | None = None,
-                 edge_loss_weight: float = 0.0):
+                 edge_loss_weight: float = 0.0, prediction_type: str = "epsilon"):
         self.unet = UNet2DConditionModel.from_config(config).to(device)
         if gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
         self.text_encoder = text_encoder.to(device).requires_grad_(True) if text_encoder is not None else None
         self.encoded, self.data = encoded, Shuffled(encoded, seed)
-        self.scheduler = training_scheduler()
+        self.scheduler = training_scheduler({"prediction_type": prediction_type})
         self.caption_dropout, self.subject_loss_weight, self.device = caption_dropout, subject_loss_weight, device
         self.snr_gamma, self.edge_loss_weight = snr_gamma, edge_loss_weight
         self.exporter = export

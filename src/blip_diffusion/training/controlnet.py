@@ -30,7 +30,7 @@ from blip_diffusion.training import loop
 from blip_diffusion.training.base_tasks import load_text_to_image_parts
 from blip_diffusion.training.config import RunConfig, to_dict
 from blip_diffusion.training.data import FolderCaptions, ToyCaptions, unit_pixels
-from blip_diffusion.training.diffusion import drop_captions, encode_latents, training_scheduler
+from blip_diffusion.training.diffusion import denoising_target, drop_captions, encode_latents
 from blip_diffusion.utils.atomic import atomic_path
 
 CONDITIONING_CHANNELS = (16, 32, 96, 256)  # ControlNet's, for the four sizes from picture to latents
@@ -98,7 +98,7 @@ class ControlNetTask:
         self.unet = parts["unet"].to(device, weight_dtype).requires_grad_(False).eval()
         self.text_encoder = parts["text_encoder"].to(device, weight_dtype).requires_grad_(False).eval()
         self.vae = parts["vae"].to(device, weight_dtype).requires_grad_(False).eval()
-        self.noise = training_scheduler()
+        self.noise = parts["noise"]
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"controlnet": self.controlnet}
@@ -127,7 +127,7 @@ class ControlNetTask:
                                     return_dict=False)
         prediction = self.unet(noisy, timesteps, encoder_hidden_states=cond, down_block_additional_residuals=down,
                                mid_block_additional_residual=mid).sample
-        return F.mse_loss(prediction.float(), noise.float()), {}
+        return F.mse_loss(prediction.float(), denoising_target(self.noise, latents, noise, timesteps).float()), {}
 
     def export(self, out: Path) -> None:
         with atomic_path(out) as tmp:

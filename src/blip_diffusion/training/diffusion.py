@@ -2,7 +2,10 @@
 
 Stable Diffusion's recipe: latents ``z0 = scaling_factor * VAE(x).sample()``, a uniform timestep
 ``t``, ``z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps`` (DDPM, scaled_linear betas 0.00085..0.012,
-1000 steps) and the epsilon-prediction MSE ``|eps - unet(z_t, t, c)|^2``.
+1000 steps) and the epsilon-prediction MSE ``|eps - unet(z_t, t, c)|^2``; or, where the noise
+settings say ``prediction_type = "v_prediction"``, the velocity ``v = sqrt(abar_t) eps - sqrt(1 - abar_t) z0``
+as the target (arXiv 2202.00512), which weighs the noisy timesteps, where a picture's layout is decided,
+as much as the nearly clean ones.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from diffusers.training_utils import compute_snr
 
 TRAIN_NOISE = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
                "num_train_timesteps": 1000, "prediction_type": "epsilon"}
+PREDICTION_TYPES = ("epsilon", "v_prediction")
 
 
 def training_scheduler(config: dict | None = None) -> DDPMScheduler:
@@ -25,9 +29,10 @@ def training_scheduler(config: dict | None = None) -> DDPMScheduler:
     return DDPMScheduler(**settings)
 
 
-def inference_scheduler() -> PNDMScheduler:
+def inference_scheduler(prediction_type: str = "epsilon") -> PNDMScheduler:
     """The default sampler saved with trained models: PNDM as in the original, SD1.5 noise settings."""
-    return PNDMScheduler(**TRAIN_NOISE, skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
+    return PNDMScheduler(**{**TRAIN_NOISE, "prediction_type": prediction_type}, skip_prk_steps=True,
+                         set_alpha_to_one=False, steps_offset=1)
 
 
 @torch.no_grad()
@@ -57,28 +62,42 @@ def encode_latents(vae: AutoencoderKL, pixels: torch.Tensor) -> torch.Tensor:
 
 def denoising_loss(unet: UNet2DConditionModel, scheduler: DDPMScheduler, latents: torch.Tensor,
                    cond: torch.Tensor, weight: torch.Tensor | None = None, snr_gamma: float = 0.0) -> torch.Tensor:
-    """Epsilon MSE for latents (B, C, h, w) and conditioning (B, L, D); noise and timesteps from the
+    """The denoising MSE (the target ``scheduler.config.prediction_type`` names) for latents (B, C, h, w)
+    and conditioning (B, L, D); noise and timesteps from the
     global torch RNG (reseeded each step by the loop). ``weight`` (B, 1, h, w), if given, weighs each
     latent pixel (the mean is taken over the weights, so the loss keeps its scale). ``snr_gamma`` > 0
-    weighs each sample by ``min(SNR_t, gamma) / SNR_t`` (Min-SNR, arXiv 2303.09556): the nearly clean
+    weighs each sample by Min-SNR (arXiv 2303.09556, :func:`min_snr_weights`): the nearly clean
     timesteps, whose noise is hard to tell and whose gradients pull against the noisy ones, count less."""
     noise = torch.randn(latents.shape, device=latents.device, dtype=torch.float32).to(latents.dtype)
     steps = scheduler.config.num_train_timesteps
     timesteps = torch.randint(0, steps, (latents.shape[0],), device="cpu").to(latents.device)
     noisy = scheduler.add_noise(latents, noise, timesteps)
     prediction = unet(noisy, timesteps, encoder_hidden_states=cond).sample
+    target = denoising_target(scheduler, latents, noise, timesteps)
     if weight is None and not snr_gamma:
-        return F.mse_loss(prediction.float(), noise.float())
-    squared = (prediction.float() - noise.float()).pow(2).mean(dim=1, keepdim=True)
+        return F.mse_loss(prediction.float(), target.float())
+    squared = (prediction.float() - target.float()).pow(2).mean(dim=1, keepdim=True)
     weight = torch.ones_like(squared) if weight is None else weight.expand_as(squared)
     if snr_gamma:
         squared = squared * min_snr_weights(scheduler, timesteps, snr_gamma)[:, None, None, None]
     return (squared * weight).sum() / weight.sum()
 
 
+def denoising_target(scheduler: DDPMScheduler, latents: torch.Tensor, noise: torch.Tensor,
+                     timesteps: torch.Tensor) -> torch.Tensor:
+    """What the UNet learns to predict from ``scheduler.add_noise(latents, noise, timesteps)``: the noise,
+    or the velocity where the schedule's ``prediction_type`` is ``v_prediction``."""
+    if scheduler.config.prediction_type == "v_prediction":
+        return scheduler.get_velocity(latents, noise, timesteps)
+    return noise
+
+
 def min_snr_weights(scheduler: DDPMScheduler, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Per-sample Min-SNR weights ``min(SNR_t, gamma) / SNR_t`` for epsilon prediction (1 where SNR <= gamma)."""
+    """Per-sample Min-SNR weights: ``min(SNR_t, gamma) / SNR_t`` for epsilon prediction (1 where SNR <= gamma),
+    ``min(SNR_t, gamma) / (SNR_t + 1)`` for velocity prediction."""
     snr = compute_snr(scheduler, timesteps)
+    if scheduler.config.prediction_type == "v_prediction":
+        return snr.clamp(max=gamma) / (snr + 1)
     return snr.clamp(max=gamma) / snr
 
 

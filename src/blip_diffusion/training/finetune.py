@@ -108,7 +108,7 @@ def load_base(config: FinetuneConfig) -> dict[str, Any]:
     if config.method == BLIP_METHOD:
         pipe = BlipDiffusionPipeline.from_pretrained(config.model, qformer_tokenizer=config.qformer_tokenizer or None)
         parts = {name: getattr(pipe, name) for name in ("tokenizer", "text_encoder", "unet", "vae")}
-        parts.update(pipe=pipe, ctx_begin_pos=pipe.ctx_begin_pos)
+        parts.update(pipe=pipe, ctx_begin_pos=pipe.ctx_begin_pos, noise=training_scheduler(dict(pipe.scheduler.config)))
     else:
         parts = {**load_text_to_image_parts(Path(config.model)), "pipe": None}
     logger.info("loaded %s and %d photos in %.2f s", config.model, len(photos), time.perf_counter() - began)
@@ -137,7 +137,7 @@ class FinetuneTask:
         if config.run.gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
         self.text_encoder = parts["text_encoder"].to(device, dtype).requires_grad_(False).eval()
-        self.noise = training_scheduler()
+        self.noise = parts["noise"]
         placed = time.perf_counter()
         self.posterior = self._encode_photos(parts["vae"].to(device).eval(), parts["photos"])
         photos_encoded = time.perf_counter()

@@ -31,7 +31,6 @@ from blip_diffusion.pipelines.image_processing import SubjectImageProcessor
 from blip_diffusion.pipelines.model_folder import (
     load_component,
     load_qformer_tokenizer,
-    read_json,
 )
 from blip_diffusion.training import loop
 from blip_diffusion.training.base_tasks import load_text_to_image_parts
@@ -44,7 +43,6 @@ from blip_diffusion.training.diffusion import (
     inference_scheduler,
     latent_means,
     subject_weights,
-    training_scheduler,
 )
 from blip_diffusion.training.encoded import encoded_once, fingerprint
 from blip_diffusion.training.pooled_text import with_pooled_text_embedding
@@ -113,8 +111,6 @@ def load_parts(config: Stage2Config, dtype: torch.dtype | None = None) -> dict[s
     processor = stage1 / "image_processor"
     parts["image_processor"] = (SubjectImageProcessor.from_pretrained(processor) if processor.is_dir()
                                 else SubjectImageProcessor(size=(size, size)))
-    scheduler_file = base / "scheduler" / "scheduler_config.json"
-    parts["noise"] = training_scheduler(read_json(scheduler_file) if scheduler_file.is_file() else None)
     if config.skip_stage1:
         fresh_qformer(parts["qformer"])
     if config.pooled_text_embedding:
@@ -204,7 +200,7 @@ class Stage2Task:
         pipe = BlipDiffusionPipeline(
             tokenizer=parts["tokenizer"], text_encoder=extract_model_from_parallel(self.text_encoder).eval(),
             vae=parts["vae"].float(), unet=extract_model_from_parallel(self.unet).eval(),
-            scheduler=inference_scheduler(), qformer=extract_model_from_parallel(self.subject).encoder.eval(),
+            scheduler=inference_scheduler(parts["noise"].config.prediction_type), qformer=extract_model_from_parallel(self.subject).encoder.eval(),
             image_processor=parts["image_processor"], qformer_tokenizer=parts["qformer_tokenizer"],
             ctx_begin_pos=self.config.ctx_begin_pos)
         pipe.save_pretrained(out)
