@@ -86,8 +86,12 @@ def main() -> None:
         abar = float(pipe.scheduler.alphas_cumprod[start])
         noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(0))
         noisy = pipe.scheduler.add_noise(latents, noise, start)
-        eps = pipe.unet(noisy, start, encoder_hidden_states=states).sample
-        estimate = pictures((noisy - (1 - abar) ** 0.5 * eps) / abar**0.5, pipe)
+        output = pipe.unet(noisy, start, encoder_hidden_states=states).sample
+        if pipe.scheduler.config.prediction_type == "v_prediction":
+            clean = abar**0.5 * noisy - (1 - abar) ** 0.5 * output
+        else:
+            clean = (noisy - (1 - abar) ** 0.5 * output) / abar**0.5
+        estimate = pictures(clean, pipe)
         common = {"image": images, "strength": strength, "num_inference_steps": STEPS,
                   "guidance_scale": args.guidance}
         own = pipe(captions, generator=torch.Generator().manual_seed(0), **common).images
