@@ -4,8 +4,9 @@ Stable Diffusion's recipe: latents ``z0 = scaling_factor * VAE(x).sample()``, a 
 ``t``, ``z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps`` (DDPM, scaled_linear betas 0.00085..0.012,
 1000 steps) and the epsilon-prediction MSE ``|eps - unet(z_t, t, c)|^2``; or, where the noise
 settings say ``prediction_type = "v_prediction"``, the velocity ``v = sqrt(abar_t) eps - sqrt(1 - abar_t) z0``
-as the target (arXiv 2202.00512), which weighs the noisy timesteps, where a picture's layout is decided,
-as much as the nearly clean ones.
+as the target (arXiv 2202.00512): in terms of the clean latents it weighs a timestep's error by SNR + 1
+where the noise target weighs it by the SNR, so the noisy timesteps, where a picture's layout is
+decided, count several times more against the nearly clean ones.
 """
 
 from __future__ import annotations

@@ -108,7 +108,8 @@ def load_base(config: FinetuneConfig) -> dict[str, Any]:
     if config.method == BLIP_METHOD:
         pipe = BlipDiffusionPipeline.from_pretrained(config.model, qformer_tokenizer=config.qformer_tokenizer or None)
         parts = {name: getattr(pipe, name) for name in ("tokenizer", "text_encoder", "unet", "vae")}
-        parts.update(pipe=pipe, ctx_begin_pos=pipe.ctx_begin_pos, noise=training_scheduler(dict(pipe.scheduler.config)))
+        parts.update(pipe=pipe, ctx_begin_pos=pipe.ctx_begin_pos,
+                     noise=training_scheduler(dict(pipe.scheduler.config)))
     else:
         parts = {**load_text_to_image_parts(Path(config.model)), "pipe": None}
     logger.info("loaded %s and %d photos in %.2f s", config.model, len(photos), time.perf_counter() - began)

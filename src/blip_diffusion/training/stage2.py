@@ -200,7 +200,8 @@ class Stage2Task:
         pipe = BlipDiffusionPipeline(
             tokenizer=parts["tokenizer"], text_encoder=extract_model_from_parallel(self.text_encoder).eval(),
             vae=parts["vae"].float(), unet=extract_model_from_parallel(self.unet).eval(),
-            scheduler=inference_scheduler(parts["noise"].config.prediction_type), qformer=extract_model_from_parallel(self.subject).encoder.eval(),
+            scheduler=inference_scheduler(parts["noise"].config.prediction_type),
+            qformer=extract_model_from_parallel(self.subject).encoder.eval(),
             image_processor=parts["image_processor"], qformer_tokenizer=parts["qformer_tokenizer"],
             ctx_begin_pos=self.config.ctx_begin_pos)
         pipe.save_pretrained(out)
