@@ -40,6 +40,4 @@ def with_pooled_text_embedding(unet: UNet2DConditionModel) -> UNet2DConditionMod
     with torch.no_grad():
         pooled.add_embedding.norm2.weight.zero_()
         pooled.add_embedding.norm2.bias.zero_()
-    if (pooled.device, pooled.dtype) != (unet.device, unet.dtype):
-        pooled = pooled.to(unet.device, unet.dtype)
-    return pooled.train(unet.training)
+    return pooled.to(unet.device, unet.dtype).train(unet.training)

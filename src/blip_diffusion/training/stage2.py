@@ -28,10 +28,7 @@ from blip_diffusion.errors import InputError
 from blip_diffusion.models.subject_encoder import SubjectEncoder
 from blip_diffusion.pipelines.blip_diffusion import BlipDiffusionPipeline
 from blip_diffusion.pipelines.image_processing import SubjectImageProcessor
-from blip_diffusion.pipelines.model_folder import (
-    load_component,
-    load_qformer_tokenizer,
-)
+from blip_diffusion.pipelines.model_folder import load_component, load_qformer_tokenizer
 from blip_diffusion.training import loop
 from blip_diffusion.training.base_tasks import load_text_to_image_parts
 from blip_diffusion.training.batches import Shuffled
